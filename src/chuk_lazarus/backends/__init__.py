@@ -1,0 +1,1 @@
+"""Backends own a model and generate tokens; see `base.Backend`."""

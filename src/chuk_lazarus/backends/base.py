@@ -1,0 +1,82 @@
+"""The interface every backend implements, and the job a backend runs.
+
+A backend owns the model and runs generation on its own thread(s). The engine hands it a `BackendJob`
+whose `sink` is called *on the backend's thread* once per sampled token; the sink decodes text,
+applies stop strings and tool parsing, forwards events to asyncio, and tells the backend whether to
+continue. Backends know nothing about chat templates, tools or protocols.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ..engine.types import ModelInfo, SamplingParams
+
+BackendFinish = Literal["eos", "length", "stopped", "cancelled"]
+
+
+@dataclass(frozen=True)
+class RawLogprob:
+    """The sampled token's log-probability and the top alternatives, as token ids."""
+
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+class TokenSink(Protocol):
+    def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
+        """Take one sampled token. Return False to end the sequence now (a stop string was hit)."""
+
+    def on_prompt_done(self, cached_tokens: int) -> None:
+        """The prompt is in the KV memory; `cached_tokens` of it were reused rather than computed."""
+
+    def on_finish(self, reason: BackendFinish, completion_tokens: int) -> None:
+        """The sequence ended. Called exactly once per job unless `on_error` is."""
+
+    def on_error(self, error: Exception) -> None:
+        """The sequence failed. Called at most once, instead of `on_finish`."""
+
+
+@dataclass(eq=False)
+class BackendJob:
+    prompt_tokens: list[int]
+    sampling: SamplingParams
+    max_tokens: int
+    sink: TokenSink
+    grammar: str | None = None  # GBNF; the sampler only lets through tokens it accepts
+    logprobs: int | None = None  # None: off; N: the sampled token plus N alternatives
+    cancelled: bool = field(default=False, init=False)
+
+
+class Backend(abc.ABC):
+    """A loaded model that tokenizes and generates. Thread-safe: `submit`/`cancel` from any thread."""
+
+    info: ModelInfo
+    bos_token: str
+    eos_token: str
+
+    @abc.abstractmethod
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        """Tokens for `text`; special-token markup in `text` (e.g. `<|im_start|>`) is parsed."""
+
+    @abc.abstractmethod
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes a token stands for (special tokens rendered), for logprob payloads."""
+
+    @abc.abstractmethod
+    def submit(self, job: BackendJob) -> None:
+        """Queue `job`. Raises `Overloaded` at once when the admission queue is full."""
+
+    def cancel(self, job: BackendJob) -> None:
+        """Stop `job` within one step; its sink hears `on_finish("cancelled", …)`."""
+        job.cancelled = True
+
+    @abc.abstractmethod
+    def load_stats(self) -> dict[str, int]:
+        """Counters for /health: active sequences, queued jobs, capacity."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the worker thread and free the model."""

@@ -1,0 +1,283 @@
+"""Continuous batching over llama.cpp: every active sequence advances in one `llama_decode` per step.
+
+One worker thread owns the `llama_context`. Each step it
+  1. admits queued jobs into free slots (a slot is a KV-memory sequence id), reusing the longest
+     prefix of the new prompt already held in some slot's memory;
+  2. builds one batch: one token for each decoding sequence, then prompt chunks for prefilling
+     sequences up to the batch budget (so long prompts never stall running streams);
+  3. decodes it, samples each sequence that produced logits with its own sampler, and hands the token
+     to the job's sink, which may end the sequence (stop string) — or the job may have been cancelled.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import llama_cpp as C
+import numpy as np
+
+from ...engine.errors import GenerationFailed, Overloaded
+from ..base import BackendFinish, BackendJob, RawLogprob
+from .model import LlamaModel
+from .sampler import SequenceSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens whose K/V are in memory for seq_id
+    job: BackendJob | None = None
+    sampler: SequenceSampler | None = None
+    pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
+    next_token: int | None = None  # sampled, not yet decoded
+    generated: int = 0
+    reused: int = 0  # prompt tokens of the current job found already in memory
+    batch_index: int = -1  # where this slot's logits are in the current batch, or -1
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(
+        self,
+        model: LlamaModel,
+        *,
+        n_ctx_per_seq: int,
+        n_parallel: int,
+        n_threads: int,
+        n_batch: int,
+        max_queue: int,
+    ) -> None:
+        self.model = model
+        self.n_ctx_per_seq = n_ctx_per_seq
+        self.n_batch = n_batch
+        self.max_queue = max_queue
+        params = C.llama_context_default_params()
+        params.n_ctx = n_ctx_per_seq * n_parallel
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_parallel
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.kv_unified = True  # one KV pool: sequences can share prefix cells (seq_cp)
+        params.no_perf = True
+        self.ctx = C.llama_init_from_model(model.handle, params)
+        if not self.ctx:
+            raise GenerationFailed("llama.cpp could not create a context (out of memory?)")
+        self.memory = C.llama_get_memory(self.ctx)
+        self.batch = C.llama_batch_init(n_batch, 0, 1)
+        self.slots = [_Slot(seq_id=i) for i in range(n_parallel)]
+        self.queue: collections.deque[BackendJob] = collections.deque()
+        self.cond = threading.Condition()
+        self.closing = False
+        self.thread = threading.Thread(target=self._run, name="lazarus-llama-cpp", daemon=True)
+        self.thread.start()
+
+    # -- called from any thread -----------------------------------------------------------------
+
+    def submit(self, job: BackendJob) -> None:
+        with self.cond:
+            if self.closing:
+                raise Overloaded("the server is shutting down")
+            if len(self.queue) >= self.max_queue:
+                raise Overloaded(f"the request queue is full ({self.max_queue} waiting); retry shortly")
+            self.queue.append(job)
+            self.cond.notify()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify()
+
+    def stats(self) -> dict[str, int]:
+        with self.cond:
+            return {
+                "active": sum(1 for s in self.slots if s.busy),
+                "queued": len(self.queue),
+                "slots": len(self.slots),
+                "max_queue": self.max_queue,
+            }
+
+    def close(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify()
+        self.thread.join(timeout=30)
+        C.llama_batch_free(self.batch)
+        C.llama_free(self.ctx)
+        self.ctx = None
+
+    # -- the worker thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.closing and not self.queue and not any(s.busy for s in self.slots):
+                    self.cond.wait()
+                if self.closing:
+                    break
+                self._admit_locked()
+            try:
+                self._step()
+            except Exception as exc:  # a failed decode fails the sequences in it, never the thread
+                log.exception("decode step failed")
+                for slot in self.slots:
+                    if slot.busy:
+                        self._fail(slot, GenerationFailed(f"generation failed: {exc}"))
+        for slot in self.slots:
+            if slot.busy:
+                self._end(slot, "cancelled")
+        while self.queue:
+            self.queue.popleft().sink.on_finish("cancelled", 0)
+
+    def _admit_locked(self) -> None:
+        while self.queue:
+            job = self.queue[0]
+            if job.cancelled:
+                self.queue.popleft()
+                job.sink.on_finish("cancelled", 0)
+                continue
+            free = [s for s in self.slots if not s.busy]
+            if not free:
+                return
+            self.queue.popleft()
+            self._start(job, free)
+
+    def _start(self, job: BackendJob, free: list[_Slot]) -> None:
+        prompt = job.prompt_tokens
+        # The free slot whose memory shares the longest prefix with this prompt.
+        slot = max(free, key=lambda s: _common_prefix(s.cached, prompt))
+        # Keep at least one prompt token to decode: its logits give the first sampled token.
+        reuse = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
+        C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
+        del slot.cached[reuse:]
+        try:
+            slot.sampler = SequenceSampler(self.model.vocab, self.model.n_vocab, job.sampling, job.grammar)
+        except Exception as exc:
+            job.sink.on_error(exc)
+            return
+        slot.job = job
+        slot.pending = list(prompt[reuse:])
+        slot.next_token = None
+        slot.generated = 0
+        slot.reused = reuse
+
+    def _step(self) -> None:
+        batch = self.batch
+        n = 0
+        active: list[_Slot] = []
+        for slot in self.slots:
+            slot.batch_index = -1
+            if slot.busy and slot.job is not None and slot.job.cancelled:
+                self._end(slot, "cancelled")
+        # Decoding sequences first: one token each, so streams keep flowing while prompts prefill.
+        for slot in self.slots:
+            if slot.busy and slot.next_token is not None and n < self.n_batch:
+                self._add(n, slot.next_token, len(slot.cached), slot.seq_id, True)
+                slot.cached.append(slot.next_token)
+                slot.next_token = None
+                slot.batch_index = n
+                n += 1
+                active.append(slot)
+        for slot in self.slots:
+            if slot.busy and slot.pending and n < self.n_batch:
+                take = min(len(slot.pending), self.n_batch - n)
+                chunk, slot.pending = slot.pending[:take], slot.pending[take:]
+                for i, token in enumerate(chunk):
+                    last = not slot.pending and i == take - 1
+                    self._add(n, token, len(slot.cached), slot.seq_id, last)
+                    slot.cached.append(token)
+                    if last:
+                        slot.batch_index = n
+                    n += 1
+                active.append(slot)
+        if n == 0:
+            return
+        batch.n_tokens = n
+        rc = C.llama_decode(self.ctx, batch)
+        if rc != 0:
+            raise GenerationFailed(f"llama_decode returned {rc}")
+        for slot in active:
+            if slot.batch_index >= 0 and slot.busy:
+                self._sample(slot)
+
+    def _add(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        b = self.batch
+        b.token[i] = token
+        b.pos[i] = pos
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = seq_id
+        b.logits[i] = logits
+
+    def _sample(self, slot: _Slot) -> None:
+        job = slot.job
+        assert job is not None and slot.sampler is not None
+        if slot.generated == 0:
+            job.sink.on_prompt_done(slot.reused)
+        token = slot.sampler.sample(self.ctx, slot.batch_index)
+        logprob = self._logprob(slot.batch_index, token, job.logprobs) if job.logprobs is not None else None
+        slot.generated += 1
+        if self.model.is_eog(token):
+            self._end(slot, "eos")
+            return
+        keep_going = job.sink.on_token(token, self.model.piece(token), logprob)
+        if not keep_going:
+            self._end(slot, "stopped")
+        elif slot.generated >= job.max_tokens or len(slot.cached) + 1 >= self.n_ctx_per_seq:
+            self._end(slot, "length")
+        else:
+            slot.next_token = token
+
+    def _logprob(self, index: int, token: int, top_n: int) -> RawLogprob:
+        logits_ptr = C.llama_get_logits_ith(self.ctx, index)
+        logits = np.ctypeslib.as_array(
+            ctypes.cast(logits_ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.model.n_vocab,)
+        ).astype(np.float64)
+        peak = logits.max()
+        logz = peak + np.log(np.exp(logits - peak).sum())
+        top: tuple[tuple[int, float], ...] = ()
+        if top_n > 0:
+            best = np.argpartition(-logits, top_n)[:top_n]
+            best = best[np.argsort(-logits[best])]
+            top = tuple((int(t), float(logits[t] - logz)) for t in best)
+        return RawLogprob(float(logits[token] - logz), top)
+
+    def _end(self, slot: _Slot, reason: BackendFinish) -> None:
+        job, generated = slot.job, slot.generated
+        self._release(slot)
+        if job is not None:
+            job.sink.on_finish(reason, generated)
+
+    def _fail(self, slot: _Slot, error: Exception) -> None:
+        job = slot.job
+        # After a failed decode the memory of this sequence is unknown: forget it entirely.
+        C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+        slot.cached.clear()
+        self._release(slot)
+        if job is not None:
+            job.sink.on_error(error)
+
+    def _release(self, slot: _Slot) -> None:
+        if slot.pending:  # prefill never finished: the partial prompt in memory is still a valid prefix
+            slot.pending = []
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.sampler = None
+        slot.job = None
+        slot.next_token = None
+        slot.batch_index = -1

@@ -1,0 +1,65 @@
+"""The one error tree of the server.
+
+Anything below the HTTP layer raises one of these; each protocol maps them by *type* (never by
+message text) to its own status code and error body, once, in its `errors.py`.
+
+    LazarusError
+    ├── InvalidRequest            the caller sent something we cannot honour (400)
+    │   ├── ContextLengthExceeded the prompt does not fit the context window (400)
+    │   └── UnsupportedFeature    well-formed, but this model/server cannot do it (400)
+    ├── ModelNotFound             the request names a model we do not serve (404)
+    ├── AuthError                 missing or wrong credentials (401)
+    ├── RequestTooLarge           the body is over the size limit (413)
+    ├── Overloaded                the admission queue is full; retry later (503 / Anthropic 529)
+    ├── ModelLoadError            the model could not be found, fetched or loaded (CLI exit)
+    └── GenerationFailed          the backend failed while generating (500)
+"""
+
+from __future__ import annotations
+
+
+class LazarusError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param  # the request field at fault, when there is one
+
+
+class InvalidRequest(LazarusError):
+    pass
+
+
+class ContextLengthExceeded(InvalidRequest):
+    pass
+
+
+class UnsupportedFeature(InvalidRequest):
+    pass
+
+
+class ModelNotFound(LazarusError):
+    pass
+
+
+class AuthError(LazarusError):
+    pass
+
+
+class RequestTooLarge(LazarusError):
+    pass
+
+
+class Overloaded(LazarusError):
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelLoadError(LazarusError):
+    pass
+
+
+class GenerationFailed(LazarusError):
+    pass

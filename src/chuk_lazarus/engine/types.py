@@ -1,0 +1,178 @@
+"""The engine's own vocabulary: messages, tools, sampling settings, requests and events.
+
+Protocols translate their wire types into these and render these back; nothing here knows about
+HTTP, JSON wire shapes or any particular backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the assistant made. `arguments` is the JSON text exactly as generated."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None  # for role == "tool": which call this result answers
+    name: str | None = None  # for role == "tool": the function's name, when the protocol gives it
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """`auto`: text or calls; `none`: never a call; `required`: at least one call; `function`: that one."""
+
+    mode: Literal["auto", "none", "required", "function"] = "auto"
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """`text`; `json_object` (any JSON object); `json_schema` (JSON valid against `schema`)."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = disabled
+    min_p: float = 0.0
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One completion: either a chat (`messages`) or a raw prompt (`prompt`, rendered by nobody)."""
+
+    messages: tuple[ChatMessage, ...] = ()
+    prompt: str | None = None
+    max_tokens: int | None = None  # None: the engine's default
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: tuple[str, ...] = ()
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat = field(default_factory=ResponseFormat)
+    logprobs: int | None = None  # None: off; N >= 0: the sampled token's logprob plus N alternatives
+    add_generation_prompt: bool = True
+
+
+# ---- events: what astream() yields -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolCallStart:
+    """A tool call begins. Its arguments follow as `ToolCallArgsDelta`s with the same index."""
+
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCallArgsDelta:
+    index: int
+    fragment: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock durations in nanoseconds (Ollama reports these; others may ignore them)."""
+
+    queued_ns: int = 0
+    prompt_ns: int = 0
+    generation_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: FinishReason
+    usage: Usage
+    stop_sequence: str | None = None  # which stop string ended the text, if one did
+    timings: Timings = field(default_factory=Timings)
+
+
+Event = Union[TextDelta, ToolCallStart, ToolCallArgsDelta, Finish]
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The fold of one stream of events."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    finish: Finish
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model is, for /v1/models, /api/show and banners."""
+
+    name: str
+    path: str
+    backend: str
+    context_length: int  # per sequence
+    architecture: str = ""
+    parameter_count: int = 0
+    quantization: str = ""
+    file_format: str = ""
+    chat_template: str = ""
+    supports_tools_in_template: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
