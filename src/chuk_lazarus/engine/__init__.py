@@ -1,6 +1,6 @@
 """The protocol-neutral engine: requests in, events out. Imports nothing from HTTP or protocols."""
 
-from .engine import EngineSettings, ModelEngine, fold_events
+from .engine import EngineSettings, EventStream, ModelEngine, fold_events
 from .types import (
     ChatMessage,
     Event,
@@ -22,6 +22,7 @@ from .types import (
 __all__ = [
     "ChatMessage",
     "EngineSettings",
+    "EventStream",
     "Event",
     "Finish",
     "GenerationRequest",

@@ -110,7 +110,9 @@ class ModelEngine:
     async def count_tokens(self, request: GenerationRequest) -> int:
         return len((await self.plan(request)).tokens)
 
-    async def astream(self, request: GenerationRequest) -> AsyncIterator[Event]:
+    async def start(self, request: GenerationRequest) -> EventStream:
+        """Plan and queue `request`; errors about the request itself (bad input, context length,
+        overload) raise here, before any event, so a protocol can still answer with a plain error."""
         plan = await self.plan(request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event | Exception] = asyncio.Queue()
@@ -124,20 +126,15 @@ class ModelEngine:
             logprobs=request.logprobs,
         )
         self.backend.submit(job)  # raises Overloaded when the queue is full
-        finished = False
+        return EventStream(self.backend, job, queue)
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[Event]:
+        stream = await self.start(request)
         try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, Exception):
-                    finished = True
-                    raise item
-                yield item
-                if isinstance(item, Finish):
-                    finished = True
-                    return
+            async for event in stream:
+                yield event
         finally:
-            if not finished:  # the consumer left (disconnect, cancellation): free the sequence now
-                self.backend.cancel(job)
+            await stream.aclose()
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         return await fold_events(self.astream(request))
@@ -146,7 +143,41 @@ class ModelEngine:
         await asyncio.to_thread(self.backend.close)
 
 
-async def fold_events(events: AsyncIterator[Event]) -> GenerationResult:
+class EventStream:
+    """The events of one queued generation. Iterate it to the `Finish`; `aclose()` (or leaving early)
+    cancels the sequence so the backend frees it within one step."""
+
+    def __init__(self, backend: Backend, job: BackendJob, queue: asyncio.Queue[Event | Exception]) -> None:
+        self._backend = backend
+        self._job = job
+        self._queue = queue
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            item = await self._queue.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        if isinstance(item, Exception):
+            self._done = True
+            raise item
+        if isinstance(item, Finish):
+            self._done = True
+        return item
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            self._backend.cancel(self._job)
+
+
+async def fold_events(events: AsyncIterator[Event] | EventStream) -> GenerationResult:
     text: list[str] = []
     logprobs: list[TokenLogprob] = []
     calls: dict[int, list[str]] = {}

@@ -7,7 +7,9 @@ message text) to its own status code and error body, once, in its `errors.py`.
     ├── InvalidRequest            the caller sent something we cannot honour (400)
     │   ├── ContextLengthExceeded the prompt does not fit the context window (400)
     │   └── UnsupportedFeature    well-formed, but this model/server cannot do it (400)
-    ├── ModelNotFound             the request names a model we do not serve (404)
+    ├── NotFound                  no such route (404)
+    │   └── ModelNotFound         the request names a model we do not serve (404)
+    ├── MethodNotAllowed          the route exists, not with this method (405)
     ├── AuthError                 missing or wrong credentials (401)
     ├── RequestTooLarge           the body is over the size limit (413)
     ├── Overloaded                the admission queue is full; retry later (503 / Anthropic 529)
@@ -39,7 +41,15 @@ class UnsupportedFeature(InvalidRequest):
     pass
 
 
-class ModelNotFound(LazarusError):
+class NotFound(LazarusError):
+    pass
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class MethodNotAllowed(LazarusError):
     pass
 
 

@@ -1,0 +1,148 @@
+"""Engine results and events -> OpenAI chat-completion JSON and `chat.completion.chunk` SSE frames."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...engine.types import (
+    Finish,
+    GenerationResult,
+    TextDelta,
+    TokenLogprob,
+    ToolCallArgsDelta,
+    ToolCallStart,
+    Usage,
+)
+
+SYSTEM_FINGERPRINT = "lazarus"
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    """One Server-Sent Events frame, as OpenAI sends them (`data: …` and a blank line)."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+    }
+
+
+def total_usage(usages: list[Usage]) -> Usage:
+    """n choices share one prompt: count it once, add up the completions."""
+    return Usage(
+        prompt_tokens=usages[0].prompt_tokens,
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        cached_prompt_tokens=usages[0].cached_prompt_tokens,
+    )
+
+
+def logprobs_json(items: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    return {
+        "content": [
+            {
+                "token": lp.token,
+                "logprob": lp.logprob,
+                "bytes": list(lp.bytes),
+                "top_logprobs": [{"token": t, "logprob": v, "bytes": list(b)} for t, v, b in lp.top],
+            }
+            for lp in items
+        ],
+        "refusal": None,
+    }
+
+
+def completion_json(
+    *, cid: str, created: int, model: str, results: list[GenerationResult], want_logprobs: bool
+) -> dict[str, Any]:
+    choices = []
+    for index, result in enumerate(results):
+        message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
+        if result.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in result.tool_calls
+            ]
+        elif not result.text:
+            message["content"] = ""  # a plain empty answer is "", not null (null means "see tool_calls")
+        choices.append(
+            {
+                "index": index,
+                "message": message,
+                "logprobs": logprobs_json(result.logprobs) if want_logprobs else None,
+                "finish_reason": result.finish.reason,
+            }
+        )
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": choices,
+        "usage": usage_json(total_usage([r.finish.usage for r in results])),
+    }
+
+
+@dataclass
+class ChunkWriter:
+    """Builds the chunks of one streamed completion (all its choices share id, created and model)."""
+
+    model: str
+    want_logprobs: bool
+    include_usage: bool
+    cid: str = field(default_factory=completion_id)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        body: dict[str, Any] = {
+            "id": self.cid,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
+        if self.include_usage:
+            body["usage"] = usage
+        return sse(body)
+
+    def role(self, index: int) -> bytes:
+        return self.chunk([_choice(index, {"role": "assistant", "content": ""})])
+
+    def event(self, index: int, event: TextDelta | ToolCallStart | ToolCallArgsDelta) -> bytes | None:
+        if isinstance(event, TextDelta):
+            if not event.text and not event.logprobs:
+                return None
+            logprobs = logprobs_json(event.logprobs) if self.want_logprobs else None
+            return self.chunk([_choice(index, {"content": event.text}, logprobs=logprobs)])
+        if isinstance(event, ToolCallStart):
+            call = {"index": event.index, "id": event.id, "type": "function",
+                    "function": {"name": event.name, "arguments": ""}}  # fmt: skip
+            return self.chunk([_choice(index, {"tool_calls": [call]})])
+        call = {"index": event.index, "function": {"arguments": event.fragment}}
+        return self.chunk([_choice(index, {"tool_calls": [call]})])
+
+    def finish(self, index: int, finish: Finish) -> bytes:
+        return self.chunk([_choice(index, {}, finish_reason=finish.reason)])
+
+    def usage(self, usage: Usage) -> bytes:
+        return self.chunk([], usage=usage_json(usage))
+
+
+def _choice(
+    index: int, delta: dict[str, Any], *, logprobs: dict[str, Any] | None = None, finish_reason: str | None = None
+) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}

@@ -1,0 +1,104 @@
+"""`create_app`: the FastAPI application serving one engine over the chosen protocols."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import __version__
+from ..engine import ModelEngine
+from ..engine.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
+from ..protocols import Protocol
+from ..protocols.base import ProtocolSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    protocols: tuple[Protocol, ...]
+    api_key: str | None
+    default_max_tokens: int
+    max_body_bytes: int
+
+
+def _load_spec(protocol: Protocol) -> ProtocolSpec:
+    # Imported on demand so a protocol's module is only loaded when it is served.
+    module = importlib.import_module(f"chuk_lazarus.protocols.{protocol.value}")
+    spec: ProtocolSpec = module.spec()
+    return spec
+
+
+def create_app(
+    engine: ModelEngine,
+    protocols: Sequence[Protocol | str] = (Protocol.OPENAI,),
+    api_key: str | None = None,
+    default_max_tokens: int = 512,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
+    if not chosen:
+        raise ValueError("at least one protocol must be served")
+    if default_max_tokens < 1:
+        raise ValueError("default_max_tokens must be at least 1")
+    specs = sorted((_load_spec(p) for p in chosen), key=lambda s: -s.priority)
+
+    app = FastAPI(title="Lazarus inference server", version=__version__, docs_url=None, redoc_url=None)
+    app.state.engine = engine
+    app.state.config = AppConfig(chosen, api_key or None, default_max_tokens, max_body_bytes)
+    app.state.shutting_down = False
+
+    def spec_for(path: str) -> ProtocolSpec:
+        for spec in specs:
+            if spec.owns_path(path):
+                return spec
+        return specs[-1]
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        # Deliberately unauthenticated, so load balancers and probes work without the key.
+        status = 503 if app.state.shutting_down else 200
+        return JSONResponse(
+            {
+                "status": "shutting_down" if app.state.shutting_down else "ok",
+                "model": engine.model_name,
+                "protocols": [p.value for p in chosen],
+                "load": engine.load_stats(),
+            },
+            status_code=status,
+        )
+
+    for spec in specs:
+        app.include_router(spec.router)
+
+    @app.exception_handler(LazarusError)
+    async def lazarus_error(request: Request, exc: LazarusError) -> Response:
+        return spec_for(request.url.path).error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error: LazarusError
+        if exc.status_code == 404:
+            error = NotFound(f"no route {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
+        else:
+            error = GenerationFailed(str(exc.detail))
+        return spec_for(request.url.path).error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return spec_for(request.url.path).error_response(GenerationFailed("internal server error"))
+
+    return app
