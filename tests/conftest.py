@@ -34,7 +34,7 @@ def lazarus_openai_server() -> Iterator[LazarusProcess]:
 
 @pytest.fixture(scope="session")
 def lazarus_auth_server() -> Iterator[LazarusProcess]:
-    """A server started with --api-key."""
-    server = LazarusProcess(["--api-key", API_KEY, "--protocols", "openai,ollama,anthropic", "--parallel", "2"])
+    """A server started with --api-key (OpenAI protocol; other protocols start their own)."""
+    server = LazarusProcess(["--api-key", API_KEY, "--parallel", "2"])
     yield server
     server.stop()
