@@ -1,0 +1,109 @@
+"""A scripted stand-in for `ModelEngine`, for fast in-process router tests (no model, exact frames).
+
+Each test scripts what the engine does: the events a generation yields, an error raised before any
+event (`start_error`), or an error raised after some events (`mid_stream_error`). Every request the
+router made is recorded in `requests`, so tests can assert the wire -> engine conversion too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chuk_lazarus.engine.types import (
+    Event,
+    Finish,
+    GenerationRequest,
+    ModelInfo,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallStart,
+    Usage,
+)
+
+MODEL = "fake-model"
+
+
+def text_events(*pieces: str, reason: str = "stop", prompt_tokens: int = 5, stop_sequence: str | None = None) -> list[Event]:
+    """Events of a plain text answer: one TextDelta per piece, then Finish."""
+    events: list[Event] = [TextDelta(p) for p in pieces]
+    events.append(Finish(reason, Usage(prompt_tokens, len(pieces)), stop_sequence=stop_sequence))  # type: ignore[arg-type]
+    return events
+
+
+def tool_call_events(name: str, argument_fragments: Sequence[str], *, call_id: str = "call_test1") -> list[Event]:
+    """Events of one tool call whose arguments arrive in the given fragments."""
+    events: list[Event] = [ToolCallStart(0, call_id, name)]
+    events += [ToolCallArgsDelta(0, f) for f in argument_fragments]
+    events.append(Finish("tool_calls", Usage(7, len(argument_fragments) + 2)))
+    return events
+
+
+class FakeStream:
+    def __init__(self, events: list[Event], error: Exception | None) -> None:
+        self._events = list(events)
+        self._error = error
+        self.closed = False
+
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._events:
+            return self._events.pop(0)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakeEngine:
+    events: list[Event] = field(default_factory=lambda: text_events("Hello", " world"))
+    start_error: Exception | None = None
+    mid_stream_error: Exception | None = None
+    prompt_tokens: int = 5
+    model_name: str = MODEL
+    aliases: tuple[str, ...] = ()
+    requests: list[GenerationRequest] = field(default_factory=list)
+    streams: list[FakeStream] = field(default_factory=list)
+    loaded_at: float = 1_750_000_000.0
+    load_duration_ns: int = 1_000_000
+    info: ModelInfo = field(
+        default_factory=lambda: ModelInfo(
+            name=MODEL, path="/models/fake.gguf", backend="fake", context_length=2048, architecture="llama",
+            parameter_count=135_000_000, quantization="F16", file_format="gguf",
+            chat_template="{{ messages }}",
+        )
+    )  # fmt: skip
+
+    def serves(self, model: str) -> bool:
+        return model == self.model_name or model in self.aliases
+
+    def load_stats(self) -> dict[str, int]:
+        return {"active": 0, "queued": 0, "slots": 4, "max_queue": 64}
+
+    async def start(self, request: GenerationRequest) -> FakeStream:
+        self.requests.append(request)
+        if self.start_error is not None:
+            raise self.start_error
+        stream = FakeStream(self.events, self.mid_stream_error)
+        self.streams.append(stream)
+        return stream
+
+    async def count_tokens(self, request: GenerationRequest) -> int:
+        self.requests.append(request)
+        return self.prompt_tokens
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_app(engine: FakeEngine, protocols: Sequence[str] = ("openai",), **kwargs: Any) -> Any:
+    from chuk_lazarus.server import create_app
+
+    return create_app(engine, protocols=list(protocols), **kwargs)  # type: ignore[arg-type]
