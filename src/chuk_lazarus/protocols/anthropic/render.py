@@ -1,0 +1,175 @@
+"""Engine results and events -> Anthropic `message` JSON and its named SSE events.
+
+Streaming and non-streaming render the same blocks in the same order: text (when any) first, then one
+`tool_use` block per call, so `messages.stream(...).get_final_message()` equals `messages.create(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...engine.types import Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+
+log = logging.getLogger(__name__)
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def message_id() -> str:
+    return "msg_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+def tool_use_id(engine_id: str) -> str:
+    """Anthropic clients expect `toolu_…`; keep the engine's random part so the id stays unique."""
+    if engine_id.startswith("toolu_"):
+        return engine_id
+    return "toolu_" + (engine_id.removeprefix("call_") or secrets.token_hex(12))
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One Anthropic SSE frame: the event name, then its JSON (whose `type` repeats the name)."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
+def stop_reason(finish: Finish) -> str:
+    if finish.reason == "length":
+        return "max_tokens"
+    if finish.reason == "tool_calls":
+        return "tool_use"
+    return "stop_sequence" if finish.stop_sequence else "end_turn"
+
+
+def usage_json(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    # Prefix reuse in the KV cache is invisible to clients (they asked for no caching), so all input
+    # tokens count as input and the cache counters stay 0: input + cache_* is the prompt's size.
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "service_tier": "standard",
+    }
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object Anthropic sends; `{}` for the empty arguments of a no-arg tool."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        log.warning("tool call arguments are not valid JSON; sending an empty input: %r", arguments[:200])
+        return {}
+    if not isinstance(value, dict):
+        log.warning("tool call arguments are not a JSON object; sending an empty input: %r", arguments[:200])
+        return {}
+    return value
+
+
+def message_json(*, mid: str, model: str, result: GenerationResult) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if result.text:
+        content.append({"type": "text", "text": result.text})
+    for call in result.tool_calls:
+        content.append(
+            {"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": tool_input(call.arguments)}
+        )
+    usage = result.finish.usage
+    return {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(result.finish),
+        "stop_sequence": result.finish.stop_sequence,
+        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens),
+    }
+
+
+@dataclass
+class StreamWriter:
+    """The frames of one streamed message, in Anthropic's order:
+
+    message_start, (content_block_start, [ping after the first], content_block_delta*,
+    content_block_stop)*, message_delta, message_stop.
+    """
+
+    model: str
+    input_tokens: int
+    mid: str = field(default_factory=message_id)
+    _open: int | None = None  # index of the block being streamed
+    _open_kind: str = ""
+    _blocks: int = 0
+    _pinged: bool = False
+    _tool_blocks: dict[int, int] = field(default_factory=dict)  # engine tool index -> block index
+
+    def start(self) -> bytes:
+        message = {
+            "id": self.mid, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.input_tokens, 0),
+        }  # fmt: skip
+        return sse("message_start", {"type": "message_start", "message": message})
+
+    def event(self, event: TextDelta | ToolCallStart | ToolCallArgsDelta) -> list[bytes]:
+        frames: list[bytes] = []
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return frames
+            if self._open_kind != "text":
+                frames += self._open_block({"type": "text", "text": ""}, "text")
+            delta = {"type": "text_delta", "text": event.text}
+            frames.append(self._delta(self._open, delta))
+        elif isinstance(event, ToolCallStart):
+            block = {"type": "tool_use", "id": tool_use_id(event.id), "name": event.name, "input": {}}
+            frames += self._open_block(block, "tool_use")
+            self._tool_blocks[event.index] = self._blocks - 1
+        elif event.fragment:
+            index = self._tool_blocks.get(event.index)
+            if index is None:  # arguments without a start: nothing to attach them to
+                log.warning("tool-call arguments for unknown call index %d dropped", event.index)
+                return frames
+            frames.append(self._delta(index, {"type": "input_json_delta", "partial_json": event.fragment}))
+        return frames
+
+    def finish(self, finish: Finish) -> list[bytes]:
+        frames = self._close_block()
+        if not self._pinged:
+            frames.append(self._ping())
+        usage: Usage = finish.usage
+        delta = {"stop_reason": stop_reason(finish), "stop_sequence": finish.stop_sequence}
+        frames.append(
+            sse("message_delta", {"type": "message_delta", "delta": delta,
+                                  "usage": usage_json(usage.prompt_tokens, usage.completion_tokens)})
+        )  # fmt: skip
+        frames.append(sse("message_stop", {"type": "message_stop"}))
+        return frames
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _open_block(self, block: dict[str, Any], kind: str) -> list[bytes]:
+        frames = self._close_block()
+        index = self._blocks
+        self._blocks += 1
+        self._open, self._open_kind = index, kind
+        frames.append(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
+        if not self._pinged:
+            frames.append(self._ping())
+        return frames
+
+    def _close_block(self) -> list[bytes]:
+        if self._open is None:
+            return []
+        index, self._open, self._open_kind = self._open, None, ""
+        return [sse("content_block_stop", {"type": "content_block_stop", "index": index})]
+
+    def _delta(self, index: int | None, delta: dict[str, Any]) -> bytes:
+        return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+    def _ping(self) -> bytes:
+        self._pinged = True
+        return sse("ping", {"type": "ping"})

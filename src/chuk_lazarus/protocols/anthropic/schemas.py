@@ -1,0 +1,288 @@
+"""Anthropic Messages request schemas, and their one conversion into a `GenerationRequest`.
+
+Unknown-field policy (as for OpenAI): fields Anthropic defines that do not change what a local model
+generates (`metadata`, `service_tier`, `thinking`, `cache_control`, `citations`, `container`, …) are
+accepted and ignored; content this text-only model cannot take (images, documents) and Anthropic's
+server-side tools are refused with a 400, never silently dropped. Fields Anthropic does not define are
+ignored, so clients sending newer fields keep working.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from ...engine.errors import InvalidRequest, UnsupportedFeature
+from ...engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    SamplingParams,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- content blocks ----------------------------------------------------------------------------
+
+
+class TextBlock(_Model):
+    type: Literal["text"]
+    text: str
+
+
+class OtherBlock(_Model):
+    """Images, documents, server-tool results…: refused on a text-only model."""
+
+    type: str
+
+
+_BLOCK_TYPES = {"text", "tool_use", "tool_result", "thinking"}
+
+
+def _tag(value: Any, known: set[str]) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind == "redacted_thinking":
+        kind = "thinking"
+    return kind if kind in known else "other"
+
+
+class ToolUseBlock(_Model):
+    type: Literal["tool_use"]
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+ResultPart = Annotated[
+    Union[Annotated[TextBlock, Tag("text")], Annotated[OtherBlock, Tag("other")]],
+    Discriminator(lambda v: _tag(v, {"text"})),
+]
+
+
+class ToolResultBlock(_Model):
+    type: Literal["tool_result"]
+    tool_use_id: str = Field(min_length=1)
+    content: Union[str, list[ResultPart], None] = None
+    is_error: bool = False
+
+
+class ThinkingBlock(_Model):
+    """Earlier turns' thinking, as agents send it back; the model never saw it, so it is dropped."""
+
+    type: Literal["thinking", "redacted_thinking"]
+
+
+Block = Annotated[
+    Union[
+        Annotated[TextBlock, Tag("text")],
+        Annotated[ToolUseBlock, Tag("tool_use")],
+        Annotated[ToolResultBlock, Tag("tool_result")],
+        Annotated[ThinkingBlock, Tag("thinking")],
+        Annotated[OtherBlock, Tag("other")],
+    ],
+    Discriminator(lambda v: _tag(v, _BLOCK_TYPES)),
+]
+
+
+class MessageParam(_Model):
+    role: Literal["user", "assistant"]
+    content: Union[str, list[Block]]
+
+
+# ---- tools -------------------------------------------------------------------------------------
+
+
+class Tool(_Model):
+    type: str | None = None  # None or "custom": a client tool; anything else is a server tool
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,128}$")
+    description: str = ""
+    input_schema: dict[str, Any] | None = None
+
+
+class ToolChoiceParam(_Model):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool = False
+
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+class CountTokensRequest(_Model):
+    model: str
+    messages: list[MessageParam] = Field(min_length=1)
+    system: Union[str, list[TextBlock], None] = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    thinking: dict[str, Any] | None = None
+
+
+class MessagesRequest(CountTokensRequest):
+    max_tokens: int = Field(ge=1)
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = None
+    stream: bool = False
+    service_tier: str | None = None
+
+
+# ---- conversion --------------------------------------------------------------------------------
+
+
+def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
+    """The engine's request for `body`; a `CountTokensRequest` gives what a real request would render."""
+    tools = _tools(body.tools)
+    choice, parallel = _tool_choice(body.tool_choice, tools)
+    messages = _messages(body.system, body.messages)
+    if not isinstance(body, MessagesRequest):
+        return GenerationRequest(messages=messages, tools=tools, tool_choice=choice, parallel_tool_calls=parallel)
+    return GenerationRequest(
+        messages=messages,
+        max_tokens=body.max_tokens,
+        sampling=SamplingParams(
+            temperature=1.0 if body.temperature is None else body.temperature,
+            top_p=1.0 if body.top_p is None else body.top_p,
+            top_k=body.top_k or 0,
+        ),
+        stop=tuple(dict.fromkeys(s for s in body.stop_sequences or () if s)),
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+    )
+
+
+def _tools(tools: list[Tool] | None) -> tuple[ToolDefinition, ...]:
+    out = []
+    for i, tool in enumerate(tools or ()):
+        if tool.type not in (None, "custom"):
+            raise UnsupportedFeature(
+                f"server tool '{tool.type}' is not supported: this server runs client tools only "
+                "(give the tool an input_schema)",
+                param=f"tools.{i}.type",
+            )
+        if tool.input_schema is None:
+            raise InvalidRequest(f"tools.{i}.input_schema: Field required", param=f"tools.{i}.input_schema")
+        if tool.input_schema.get("type") != "object":
+            raise InvalidRequest(
+                f"tools.{i}.input_schema: the input schema must have type 'object'", param=f"tools.{i}.input_schema"
+            )
+        out.append(ToolDefinition(tool.name, tool.description, tool.input_schema))
+    names = [t.name for t in out]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("tools: tool names must be unique", param="tools")
+    return tuple(out)
+
+
+def _tool_choice(choice: ToolChoiceParam | None, tools: tuple[ToolDefinition, ...]) -> tuple[ToolChoice, bool]:
+    if choice is None:
+        return ToolChoice("auto" if tools else "none"), True
+    parallel = not choice.disable_parallel_tool_use
+    if choice.type == "none":
+        return ToolChoice("none"), parallel
+    if choice.type == "auto":
+        return ToolChoice("auto" if tools else "none"), parallel
+    if not tools:
+        raise InvalidRequest(f"tool_choice.type '{choice.type}' requires tools to be given", param="tool_choice")
+    if choice.type == "any":
+        return ToolChoice("required"), parallel
+    if not choice.name:
+        raise InvalidRequest("tool_choice.name: Field required for tool_choice.type 'tool'", param="tool_choice.name")
+    if choice.name not in {t.name for t in tools}:
+        raise InvalidRequest(f"tool_choice.name: no tool named '{choice.name}' in tools", param="tool_choice.name")
+    return ToolChoice("function", choice.name), parallel
+
+
+def _system(system: str | list[TextBlock] | None) -> str | None:
+    if system is None or isinstance(system, str):
+        return system or None
+    return "\n\n".join(block.text for block in system) or None
+
+
+def _messages(system: str | list[TextBlock] | None, messages: list[MessageParam]) -> tuple[ChatMessage, ...]:
+    out: list[ChatMessage] = []
+    system_text = _system(system)
+    if system_text:
+        out.append(ChatMessage("system", system_text))
+    previous_calls: dict[str, str] = {}  # the tool_use ids (-> names) of the previous assistant turn
+    for i, message in enumerate(messages):
+        param = f"messages.{i}.content"
+        if isinstance(message.content, str):
+            out.append(ChatMessage(message.role, message.content))
+            previous_calls = {}
+            continue
+        if message.role == "assistant":
+            out.append(_assistant(message.content, param))
+            previous_calls = {c.id: c.name for c in out[-1].tool_calls}
+        else:
+            out.extend(_user(message.content, param, previous_calls))
+            previous_calls = {}
+    return tuple(out)
+
+
+def _refuse(block: OtherBlock | ToolUseBlock | ToolResultBlock, param: str) -> UnsupportedFeature:
+    if isinstance(block, OtherBlock) and block.type in ("image", "document"):
+        message = f"content blocks of type '{block.type}' are not supported: this model takes text only"
+    else:
+        message = f"content blocks of type '{block.type}' are not supported in this message"
+    return UnsupportedFeature(message, param=f"{param}.type")
+
+
+def _assistant(blocks: list[Any], param: str) -> ChatMessage:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for j, block in enumerate(blocks):
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+        elif isinstance(block, ToolUseBlock):
+            calls.append(ToolCall(block.id, block.name, json.dumps(block.input, ensure_ascii=False)))
+        elif not isinstance(block, ThinkingBlock):
+            raise _refuse(block, f"{param}.{j}")
+    return ChatMessage("assistant", "".join(texts) or None, tool_calls=tuple(calls))
+
+
+def _user(blocks: list[Any], param: str, previous_calls: dict[str, str]) -> list[ChatMessage]:
+    results: list[ChatMessage] = []
+    texts: list[str] = []
+    for j, block in enumerate(blocks):
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+        elif isinstance(block, ToolResultBlock):
+            if block.tool_use_id not in previous_calls:
+                raise InvalidRequest(
+                    f"{param}.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {block.tool_use_id}. "
+                    "Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
+                    param=f"{param}.{j}.tool_use_id",
+                )
+            text = _tool_result_text(block, f"{param}.{j}.content")
+            results.append(
+                ChatMessage("tool", text, tool_call_id=block.tool_use_id, name=previous_calls[block.tool_use_id])
+            )
+        elif not isinstance(block, ThinkingBlock):
+            raise _refuse(block, f"{param}.{j}")
+    if texts or not results:
+        # Results come first: they answer the previous turn; the user's words follow them.
+        results.append(ChatMessage("user", "".join(texts)))
+    return results
+
+
+def _tool_result_text(block: ToolResultBlock, param: str) -> str:
+    if block.content is None or isinstance(block.content, str):
+        text = block.content or ""
+    else:
+        parts = []
+        for k, part in enumerate(block.content):
+            if not isinstance(part, TextBlock):
+                raise _refuse(part, f"{param}.{k}")
+            parts.append(part.text)
+        text = "\n".join(parts)
+    # The engine's messages have no error flag; say it in words, the way the model can read it.
+    return f"Error: {text}" if block.is_error else text
