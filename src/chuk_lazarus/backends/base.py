@@ -46,6 +46,9 @@ class BackendJob:
     max_tokens: int
     sink: TokenSink
     grammar: str | None = None  # GBNF; the sampler only lets through tokens it accepts
+    # Lazy grammar: regexes matched against all the text so far; the grammar applies only once one
+    # matches, from its first capture group on (a tool call's opening marker). Empty: from the start.
+    grammar_triggers: tuple[str, ...] = ()
     logprobs: int | None = None  # None: off; N: the sampled token plus N alternatives
     cancelled: bool = field(default=False, init=False)
 

@@ -9,6 +9,7 @@ The backend runs on its own thread; its per-token callbacks reach this event loo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,10 +49,16 @@ class EngineSettings:
     threads: int | None = None  # None: every core
     batch_size: int = 512  # tokens per decode step (prompt chunks fill what decoding leaves)
     max_queue: int = 64  # requests waiting for a free sequence before new ones get "overloaded"
+    tool_parser: str | None = None  # a `tools.available_parsers()` name; None: detected from the template
 
 
 class ModelEngine:
-    def __init__(self, backend: Backend, *, aliases: tuple[str, ...] = ()) -> None:
+    def __init__(self, backend: Backend, *, aliases: tuple[str, ...] = (), tool_parser: str | None = None) -> None:
+        if tool_parser is not None:
+            from ..tools import get_parser
+
+            get_parser(tool_parser)  # an unknown name fails at load, not on the first tool request
+        self.tool_parser = tool_parser
         self.backend = backend
         self.template = ChatTemplate(backend.info.chat_template, bos_token=backend.bos_token, eos_token=backend.eos_token)
         self.aliases = aliases
@@ -80,7 +87,8 @@ class ModelEngine:
         resolved = await asyncio.to_thread(resolve_model, model)
         name = served_name or resolved.name
         backend = await asyncio.to_thread(_make_backend, resolved, name, settings)
-        engine = cls(backend, aliases=_aliases_for(resolved.name, model, served_name))
+        aliases = _aliases_for(resolved.name, model, served_name)
+        engine = cls(backend, aliases=aliases, tool_parser=settings.tool_parser)
         engine.load_duration_ns = time.perf_counter_ns() - started
         return engine
 
@@ -105,7 +113,9 @@ class ModelEngine:
 
     async def plan(self, request: GenerationRequest) -> PromptPlan:
         """Render and tokenize off the event loop (long prompts take milliseconds)."""
-        return await asyncio.to_thread(plan_prompt, request, self.template, self.backend)
+        return await asyncio.to_thread(
+            functools.partial(plan_prompt, request, self.template, self.backend, tool_parser=self.tool_parser)
+        )
 
     async def count_tokens(self, request: GenerationRequest) -> int:
         return len((await self.plan(request)).tokens)
@@ -123,6 +133,7 @@ class ModelEngine:
             max_tokens=plan.max_tokens,
             sink=sink,
             grammar=plan.grammar,
+            grammar_triggers=plan.grammar_triggers,
             logprobs=request.logprobs,
         )
         self.backend.submit(job)  # raises Overloaded when the queue is full

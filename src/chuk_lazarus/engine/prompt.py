@@ -12,7 +12,7 @@ from ..backends.base import Backend
 from . import constraints
 from .errors import ContextLengthExceeded, InvalidRequest
 from .output import PlainText, TextParser
-from .templates import ChatTemplate, message_to_dict, tool_to_dict
+from .templates import ChatTemplate
 from .types import GenerationRequest
 
 
@@ -23,18 +23,29 @@ class PromptPlan:
     max_tokens: int
     grammar: str | None
     make_parser: Callable[[], TextParser]
+    grammar_triggers: tuple[str, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
 
 
-def plan_prompt(request: GenerationRequest, template: ChatTemplate, backend: Backend) -> PromptPlan:
+def plan_prompt(
+    request: GenerationRequest, template: ChatTemplate, backend: Backend, *, tool_parser: str | None = None
+) -> PromptPlan:
+    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`)."""
+    grammar = None
+    triggers: tuple[str, ...] = ()
+    make_parser: Callable[[], TextParser] = PlainText
     if request.prompt is not None:
         text = request.prompt
         tokens = backend.tokenize(text, add_special=True)
     else:
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
-        messages = [message_to_dict(m) for m in request.messages]
-        tools = [tool_to_dict(t) for t in request.tools] if request.tools else None
-        text = template.render(messages, tools=tools, add_generation_prompt=request.add_generation_prompt)
+        from ..tools import plan_tools  # tools builds on the engine's modules; import it late
+
+        tools = plan_tools(request, template, tool_parser)
+        grammar, triggers, make_parser = tools.grammar, tools.grammar_triggers, tools.make_parser
+        text = template.render(
+            tools.messages, tools=tools.template_tools, add_generation_prompt=request.add_generation_prompt
+        )
         # The template writes any BOS itself; tokenizing must not add a second one.
         tokens = backend.tokenize(text, add_special=False)
     context = backend.info.context_length
@@ -46,5 +57,13 @@ def plan_prompt(request: GenerationRequest, template: ChatTemplate, backend: Bac
         )
     room = context - len(tokens)
     max_tokens = room if request.max_tokens is None else min(request.max_tokens, room)
-    grammar = constraints.grammar_for_response_format(request.response_format)
-    return PromptPlan(text=text, tokens=tokens, max_tokens=max_tokens, grammar=grammar, make_parser=PlainText)
+    if request.prompt is not None:
+        grammar = constraints.grammar_for_response_format(request.response_format)
+    return PromptPlan(
+        text=text,
+        tokens=tokens,
+        max_tokens=max_tokens,
+        grammar=grammar,
+        make_parser=make_parser,
+        grammar_triggers=triggers,
+    )

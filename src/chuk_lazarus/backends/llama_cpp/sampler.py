@@ -18,7 +18,14 @@ _PENALTY_LAST_N = 64
 class SequenceSampler:
     """Owns a `llama_sampler` chain; `sample` also accepts the token (advancing grammar and penalties)."""
 
-    def __init__(self, vocab: C.llama_vocab_p, n_vocab: int, params: SamplingParams, grammar: str | None):
+    def __init__(
+        self,
+        vocab: C.llama_vocab_p,
+        n_vocab: int,
+        params: SamplingParams,
+        grammar: str | None,
+        grammar_triggers: tuple[str, ...] = (),
+    ):
         chain_params = C.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self.handle = C.llama_sampler_chain_init(chain_params)
@@ -27,7 +34,13 @@ class SequenceSampler:
         if grammar:
             # First in the chain: it removes every token the grammar does not allow, so nothing after
             # it (including greedy) can pick an invalid one.
-            grammar_sampler = C.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+            if grammar_triggers:
+                patterns = (ctypes.c_char_p * len(grammar_triggers))(*(p.encode() for p in grammar_triggers))
+                grammar_sampler = C.llama_sampler_init_grammar_lazy_patterns(
+                    vocab, grammar.encode(), b"root", patterns, len(grammar_triggers), None, 0
+                )
+            else:
+                grammar_sampler = C.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
             if not grammar_sampler:
                 self.close()
                 raise InvalidRequest("the output constraint could not be compiled to a grammar")

@@ -167,7 +167,9 @@ class Scheduler:
         C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
         del slot.cached[reuse:]
         try:
-            slot.sampler = SequenceSampler(self.model.vocab, self.model.n_vocab, job.sampling, job.grammar)
+            slot.sampler = SequenceSampler(
+                self.model.vocab, self.model.n_vocab, job.sampling, job.grammar, job.grammar_triggers
+            )
         except Exception as exc:
             job.sink.on_error(exc)
             return

@@ -1,0 +1,101 @@
+"""Hermes / Qwen: `<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>`, repeated, after any text.
+
+Also takes a JSON list inside one block (`<tool_call>[{...}, {...}]</tool_call>`), which SmolLM2's
+instruct data uses.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .base import MarkerFinder, ToolParser
+from .jsonscan import Step
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+
+class HermesParser(ToolParser):
+    name = "hermes"
+    template_markers = (OPEN,)
+    lazy_triggers: ClassVar[tuple[str, ...]] = (r"[\s\S]*?(<tool_call>)[\s\S]*",)
+
+    @classmethod
+    def grammar_root(cls, parallel: bool) -> str | None:
+        one = f'"{OPEN}" lz-ws lzcall lz-ws "{CLOSE}"'
+        if not parallel:
+            return f"root ::= {one}"
+        return f"root ::= lz-one (lz-ws lz-one)*\nlz-one ::= {one}"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._state = "text"
+        self._text = MarkerFinder((OPEN,))
+        self._close = MarkerFinder((CLOSE, OPEN))
+        self._region = ""  # the block's text so far, given back as content if it is not a call
+        self._in_list = False
+        self._region_calls = 0
+
+    def _step(self, ch: str) -> None:
+        state = self._state
+        if state == "text":
+            released, marker = self._text.push(ch)
+            self._content(released)
+            if marker:
+                self._open_block()
+            return
+        if state == "close":
+            _, marker = self._close.push(ch)  # stray text between a call and its close tag is dropped
+            if marker == CLOSE:
+                self._state = "text"
+            elif marker == OPEN:
+                self._open_block()
+            return
+        self._region += ch
+        if state == "block_start":
+            if ch.isspace():
+                return
+            if ch == "[" and not self._in_list:
+                self._in_list = True
+                return
+            self._begin_call()
+            self._state = "call"
+            self._call_char(ch)
+        elif state == "call":
+            self._call_char(ch)
+        elif state == "list_next":
+            if ch.isspace():
+                return
+            if ch == ",":
+                self._state = "block_start"
+            elif ch == "]":
+                self._state = "close"
+            else:
+                self._fail()
+
+    def _open_block(self) -> None:
+        self._markup_begins()
+        self._state, self._region, self._in_list, self._region_calls = "block_start", OPEN, False, 0
+
+    def _call_char(self, ch: str) -> None:
+        step = self._read_call(ch)
+        if step is Step.ERROR:
+            self._fail()
+        elif step is Step.DONE:
+            self._region_calls += 1
+            self._state = "list_next" if self._in_list else "close"
+
+    def _fail(self) -> None:
+        if self._committed or self._region_calls:
+            # Part of this block already went out as a call; the rest cannot be content.
+            self._end_call()
+            self._state = "close"
+            return
+        self._reader = None
+        self._state = "text"
+        self._content(self._region)
+
+    def _end(self) -> None:
+        if self._state in ("block_start", "call", "list_next") and not (self._committed or self._region_calls):
+            self._content(self._region)
+        self._content(self._text.flush())
+        self._state = "text"

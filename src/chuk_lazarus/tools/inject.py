@@ -1,0 +1,85 @@
+"""Tools for a model whose chat template has no tool support (SmolLM2, Gemma 3).
+
+The definitions and the generic JSON call format (see `generic.py`) go into the system prompt; earlier
+assistant calls are rendered in that same format, and tool results as user turns, because such
+templates often accept only system/user/assistant and Gemma's insists that user and assistant alternate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..engine.templates import message_to_dict
+from ..engine.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
+
+_FORMAT = '{"tool_calls": [{"name": "<function name>", "arguments": {<the arguments as a JSON object>}}]}'
+
+
+def tools_system_prompt(tools: tuple[ToolDefinition, ...], choice: ToolChoice, parallel: bool) -> str:
+    listing = "\n".join(
+        json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}, ensure_ascii=False)
+        for t in tools
+    )
+    if choice.mode == "function":
+        when = f"You must call the function {choice.function} now. Reply with only this JSON:"
+    elif choice.mode == "required":
+        when = "You must call one of these functions now. Reply with only this JSON:"
+    else:
+        when = "To call functions, reply with only this JSON and nothing else:"
+    how_many = "" if parallel else " Call at most one function."
+    text = f"You can call these functions:\n{listing}\n\n{when}\n{_FORMAT}{how_many}"
+    if choice.mode == "auto":
+        text += "\nOtherwise, answer the user in plain text."
+    return text
+
+
+def calls_as_text(calls: tuple[ToolCall, ...]) -> str:
+    """Earlier calls written the way the model was told to write them."""
+    rendered = []
+    for call in calls:
+        try:
+            arguments: Any = json.loads(call.arguments) if call.arguments else {}
+        except json.JSONDecodeError:
+            arguments = call.arguments
+        rendered.append({"name": call.name, "arguments": arguments})
+    return json.dumps({"tool_calls": rendered}, ensure_ascii=False)
+
+
+def render_without_template_tools(
+    messages: tuple[ChatMessage, ...], system_extra: str | None
+) -> list[dict[str, Any]]:
+    """Messages as plain system/user/assistant turns; `system_extra` (the tool instructions) is appended
+    to the system prompt, or becomes one."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "assistant" and message.tool_calls:
+            for call in message.tool_calls:
+                names[call.id] = call.name
+            content = calls_as_text(message.tool_calls)
+            if message.content:
+                content = f"{message.content}\n{content}"
+            out.append({"role": "assistant", "content": content})
+        elif message.role == "tool":
+            name = message.name or names.get(message.tool_call_id or "", "")
+            label = f"Result of {name}" if name else "Tool result"
+            _add_user_text(out, f"{label}:\n{message.content or ''}")
+        elif message.role == "user":
+            _add_user_text(out, message.content or "")
+        else:
+            out.append(message_to_dict(message))
+    if system_extra:
+        if out and out[0]["role"] == "system":
+            out[0] = {**out[0], "content": f"{out[0]['content']}\n\n{system_extra}".lstrip()}
+        else:
+            out.insert(0, {"role": "system", "content": system_extra})
+    return out
+
+
+def _add_user_text(out: list[dict[str, Any]], text: str) -> None:
+    # Consecutive user turns (several tool results, then the user's next question) become one.
+    if out and out[-1]["role"] == "user":
+        out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n\n{text}"}
+    else:
+        out.append({"role": "user", "content": text})
