@@ -71,9 +71,10 @@ class ToolParser:
         self._index: int | None = None  # the index of the call being read, once it has a name
 
     @classmethod
-    def grammar_root(cls, parallel: bool) -> str | None:
-        """GBNF rules defining `root` as this format's calls, in terms of a rule `lzcall` (one call object,
-        see `grammar.py`) and `lz-ws` (optional whitespace). None: the format has no JSON call grammar."""
+    def grammar_root(cls, max_calls: int | None) -> str | None:
+        """GBNF rules defining `root` as this format's calls (at least one, at most `max_calls`; None: no
+        limit), in terms of a rule `lzcall` (one call object, see `grammar.py`) and `lz-ws` (optional
+        whitespace). None: the format has no JSON call grammar."""
         return None
 
     # -- the TextParser protocol --------------------------------------------------------------------
@@ -170,6 +171,13 @@ class ToolParser:
         self._reader = None
         self._index = None
         self._skip_ws = True
+
+
+def repeated(first: str, separator: str, max_calls: int | None) -> str:
+    """GBNF for `first`, then `separator first` up to `max_calls - 1` more times (None: any number)."""
+    if max_calls is None:
+        return f"{first} ({separator} {first})*"
+    return f"{first} ({separator} {first}){{0,{max_calls - 1}}}" if max_calls > 1 else first
 
 
 def fold(events: list[Event]) -> tuple[str | None, list[ToolCall]]:

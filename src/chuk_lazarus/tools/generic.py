@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import ToolParser
+from .base import ToolParser, repeated
 from .jsonscan import Step
 
 # The literal tokens before the first call, whitespace allowed between them.
@@ -21,9 +21,9 @@ class GenericJsonParser(ToolParser):
     lazy_triggers: ClassVar[tuple[str, ...]] = (r'\s*(\{\s*"tool_calls")[\s\S]*',)
 
     @classmethod
-    def grammar_root(cls, parallel: bool) -> str | None:
-        more = ' ("," lz-ws lzcall)*' if parallel else ""
-        return f'root ::= "{{" lz-ws "\\"tool_calls\\"" lz-ws ":" lz-ws "[" lz-ws lzcall{more} lz-ws "]" lz-ws "}}"'
+    def grammar_root(cls, max_calls: int | None) -> str | None:
+        calls = repeated("lzcall", '"," lz-ws', max_calls)
+        return f'root ::= "{{" lz-ws "\\"tool_calls\\"" lz-ws ":" lz-ws "[" lz-ws {calls} lz-ws "]" lz-ws "}}"'
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

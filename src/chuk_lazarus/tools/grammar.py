@@ -39,11 +39,11 @@ def gbnf_literal(text: str) -> str:
 
 
 def tool_call_grammar(
-    tools: tuple[ToolDefinition, ...], fmt: type[ToolParser], *, parallel: bool, indices: tuple[int, ...]
+    tools: tuple[ToolDefinition, ...], fmt: type[ToolParser], *, max_calls: int | None, indices: tuple[int, ...]
 ) -> str:
-    """GBNF whose `root` is one call (or, with `parallel`, one or more) to `tools` in `fmt`'s markup.
+    """GBNF whose `root` is one to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup.
     `indices` are the tools' positions in the request, for error `param`s."""
-    root = fmt.grammar_root(parallel)
+    root = fmt.grammar_root(max_calls)
     if root is None:
         raise ValueError(f"the {fmt.name} format has no call grammar")
     rules = [root, _WS_RULE]

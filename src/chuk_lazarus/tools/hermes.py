@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import MarkerFinder, ToolParser
+from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import Step
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -20,11 +20,9 @@ class HermesParser(ToolParser):
     lazy_triggers: ClassVar[tuple[str, ...]] = (r"[\s\S]*?(<tool_call>)[\s\S]*",)
 
     @classmethod
-    def grammar_root(cls, parallel: bool) -> str | None:
-        one = f'"{OPEN}" lz-ws lzcall lz-ws "{CLOSE}"'
-        if not parallel:
-            return f"root ::= {one}"
-        return f"root ::= lz-one (lz-ws lz-one)*\nlz-one ::= {one}"
+    def grammar_root(cls, max_calls: int | None) -> str | None:
+        block = f'"{OPEN}" lz-ws lzcall lz-ws "{CLOSE}"'
+        return f"root ::= {repeated('lz-block', 'lz-ws', max_calls)}\nlz-block ::= {block}"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import MarkerFinder, ToolParser
+from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import Step
 
 PYTHON_TAG = "<|python_tag|>"
@@ -18,8 +18,8 @@ class Llama3JsonParser(ToolParser):
     lazy_triggers: ClassVar[tuple[str, ...]] = (r"\s*(\{)[\s\S]*", r"[\s\S]*?<\|python_tag\|>\s*(\{)[\s\S]*")
 
     @classmethod
-    def grammar_root(cls, parallel: bool) -> str | None:
-        return 'root ::= lzcall (";" lz-ws lzcall)*' if parallel else "root ::= lzcall"
+    def grammar_root(cls, max_calls: int | None) -> str | None:
+        return "root ::= " + repeated("lzcall", '";" lz-ws', max_calls)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

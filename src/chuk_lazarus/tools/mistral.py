@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import MarkerFinder, ToolParser
+from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import JsonValueScanner, Step
 
 TOOL_CALLS, ARGS = "[TOOL_CALLS]", "[ARGS]"
@@ -17,9 +17,9 @@ class MistralParser(ToolParser):
     lazy_triggers: ClassVar[tuple[str, ...]] = (r"[\s\S]*?(\[TOOL_CALLS\])[\s\S]*",)
 
     @classmethod
-    def grammar_root(cls, parallel: bool) -> str | None:
-        more = ' ("," lz-ws lzcall)*' if parallel else ""
-        return f'root ::= "[TOOL_CALLS]" lz-ws "[" lz-ws lzcall{more} lz-ws "]"'
+    def grammar_root(cls, max_calls: int | None) -> str | None:
+        calls = repeated("lzcall", '"," lz-ws', max_calls)
+        return f'root ::= "[TOOL_CALLS]" lz-ws "[" lz-ws {calls} lz-ws "]"'
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -60,13 +60,16 @@ def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: 
         return ToolPlan(messages, template_tools, grammar, (), PlainText)
 
     if choice.mode in ("required", "function"):
-        if fmt.grammar_root(request.parallel_tool_calls) is None:
+        if fmt.grammar_root(1) is None:
             # A format we cannot constrain (pythonic): force the generic JSON form instead; the grammar
             # makes it valid even though the model was not trained on it.
             fmt = GenericJsonParser
         picked = [(i, t) for i, t in enumerate(request.tools) if choice.mode == "required" or t.name == choice.function]
+        # A weak model under a grammar that allows another call tends to take it, again and again, until
+        # max_tokens: when a call is forced, allow at most one per function offered.
+        max_calls = len(picked) if request.parallel_tool_calls else 1
         grammar = tool_call_grammar(
-            tuple(t for _, t in picked), fmt, parallel=request.parallel_tool_calls, indices=tuple(i for i, _ in picked)
+            tuple(t for _, t in picked), fmt, max_calls=max_calls, indices=tuple(i for i, _ in picked)
         )
         return ToolPlan(messages, template_tools, grammar, (), fmt)
 
@@ -74,9 +77,8 @@ def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: 
         # The answer must be JSON of that shape, so the model answers rather than calls.
         grammar = constraints.grammar_for_response_format(request.response_format)
         return ToolPlan(messages, template_tools, grammar, (), fmt)
-    if fmt.lazy_triggers and fmt.grammar_root(request.parallel_tool_calls) is not None:
-        grammar = tool_call_grammar(
-            offered, fmt, parallel=request.parallel_tool_calls, indices=tuple(range(len(offered)))
-        )
+    if fmt.lazy_triggers and fmt.grammar_root(1) is not None:
+        max_calls = None if request.parallel_tool_calls else 1
+        grammar = tool_call_grammar(offered, fmt, max_calls=max_calls, indices=tuple(range(len(offered))))
         return ToolPlan(messages, template_tools, grammar, fmt.lazy_triggers, fmt)
     return ToolPlan(messages, template_tools, None, (), fmt)

@@ -1,0 +1,155 @@
+"""Tool injection, validation and grammar planning (no model needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from chuk_lazarus.engine.errors import InvalidRequest
+from chuk_lazarus.engine.output import PlainText
+from chuk_lazarus.engine.templates import ChatTemplate
+from chuk_lazarus.engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    ResponseFormat,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+)
+from chuk_lazarus.tools import get_parser, plan_tools
+from chuk_lazarus.tools.grammar import prefix_rules
+
+WEATHER = ToolDefinition(
+    "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+)
+TIME = ToolDefinition("get_current_time", "Get the current time", {"type": "object", "properties": {}, "required": []})
+HERMES_TEMPLATE = (
+    "{% if tools %}<tools>{{ tools | tojson }}</tools>{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n"
+    "{{ m.content }}{% for c in m.tool_calls or [] %}<tool_call>{{ c.function | tojson }}</tool_call>{% endfor %}"
+    "<|im_end|>\n{% endfor %}<|im_start|>assistant\n"
+)
+USER = (ChatMessage("user", "Weather in Paris?"),)
+
+
+def req(**kw: object) -> GenerationRequest:
+    return GenerationRequest(**{"messages": USER, "tools": (WEATHER, TIME), **kw})  # type: ignore[arg-type]
+
+
+def test_injection_when_template_has_no_tools() -> None:
+    plan = plan_tools(req(), ChatTemplate(None))
+    assert plan.template_tools is None
+    system = plan.messages[0]
+    assert system["role"] == "system" and "get_weather" in system["content"] and '"tool_calls"' in system["content"]
+    assert plan.make_parser is get_parser("json")
+    assert plan.grammar is not None and plan.grammar_triggers  # auto: lazy grammar
+
+
+def test_injection_appends_to_existing_system_prompt_and_renders_history() -> None:
+    messages = (
+        ChatMessage("system", "Be brief."),
+        ChatMessage("user", "Time?"),
+        ChatMessage("assistant", None, tool_calls=(ToolCall("call_1", "get_current_time", "{}"),)),
+        ChatMessage("tool", "14:32 UTC", tool_call_id="call_1"),
+        ChatMessage("user", "Thanks, and in Paris?"),
+    )
+    plan = plan_tools(req(messages=messages), ChatTemplate(None))
+    roles = [m["role"] for m in plan.messages]
+    assert roles == ["system", "user", "assistant", "user"]  # alternation kept (Gemma insists)
+    assert plan.messages[0]["content"].startswith("Be brief.\n\n")
+    assert json.loads(plan.messages[2]["content"]) == {"tool_calls": [{"name": "get_current_time", "arguments": {}}]}
+    assert "Result of get_current_time:\n14:32 UTC" in plan.messages[3]["content"]
+    assert "Thanks, and in Paris?" in plan.messages[3]["content"]
+
+
+def test_native_template_gets_tools_and_its_own_format() -> None:
+    template = ChatTemplate(HERMES_TEMPLATE)
+    plan = plan_tools(req(), template)
+    assert plan.template_tools and plan.template_tools[0]["function"]["name"] == "get_weather"
+    assert plan.make_parser is get_parser("hermes")
+    assert plan.grammar_triggers == get_parser("hermes").lazy_triggers
+    assert plan_tools(req(), template, tool_parser="mistral").make_parser is get_parser("mistral")
+
+
+def test_required_and_named_function_are_strict_grammars() -> None:
+    plan = plan_tools(req(tool_choice=ToolChoice("required")), ChatTemplate(None))
+    assert plan.grammar and not plan.grammar_triggers
+    assert '"\\"get_weather\\""' in plan.grammar and '"\\"get_current_time\\""' in plan.grammar
+    named = plan_tools(req(tool_choice=ToolChoice("function", "get_current_time")), ChatTemplate(None))
+    assert named.grammar and "get_weather" not in named.grammar
+    single = plan_tools(req(tool_choice=ToolChoice("required"), parallel_tool_calls=False), ChatTemplate(None))
+    assert single.grammar and "{0," not in single.grammar.splitlines()[0]
+
+
+def test_none_offers_nothing() -> None:
+    plan = plan_tools(req(tool_choice=ToolChoice("none")), ChatTemplate(HERMES_TEMPLATE))
+    assert plan.template_tools is None and plan.grammar is None and plan.make_parser is PlainText
+    plan = plan_tools(req(tool_choice=ToolChoice("none")), ChatTemplate(None))
+    assert "get_weather" not in json.dumps(plan.messages)
+
+
+def test_pythonic_forced_falls_back_to_json_grammar() -> None:
+    plan = plan_tools(req(tool_choice=ToolChoice("required")), ChatTemplate(HERMES_TEMPLATE), tool_parser="pythonic")
+    assert plan.make_parser is get_parser("json") and plan.grammar
+
+
+def test_response_format_without_tools_keeps_working() -> None:
+    plan = plan_tools(GenerationRequest(messages=USER, response_format=ResponseFormat("json_object")), ChatTemplate(None))
+    assert plan.grammar and plan.make_parser is PlainText
+
+
+@pytest.mark.parametrize(
+    ("request_kw", "param"),
+    [
+        ({"tools": (ToolDefinition("f", "", {"type": "object", "properties": {"a": {"type": "strin"}}}),)},
+         "tools[0].function.parameters"),
+        ({"tools": (WEATHER, ToolDefinition("g", "", {"type": "object", "minProperties": -1}))},
+         "tools[1].function.parameters"),
+        ({"tools": (ToolDefinition("f", "", {"type": "array"}),)}, "tools[0].function.parameters"),
+        ({"tools": (WEATHER, WEATHER)}, "tools[1].function.name"),
+        ({"tool_choice": ToolChoice("function", "nope")}, "tool_choice"),
+        ({"tools": (), "tool_choice": ToolChoice("required")}, "tool_choice"),
+        ({"messages": USER + (ChatMessage("tool", "x", tool_call_id="call_missing"),)}, "messages[1].tool_call_id"),
+        ({"tools": (ToolDefinition("f", "", {"type": "object", "properties": {"a": {"$ref": "https://x.org/s"}}}),)},
+         "tools[0].function.parameters"),
+        ({"tools": (ToolDefinition("f", "", {
+            "type": "object", "$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}},
+                                              "required": ["next"]}},
+            "properties": {"head": {"$ref": "#/$defs/n"}}, "required": ["head"]}),)},
+         "tools[0].function.parameters"),
+        ({"tools": (), "response_format": ResponseFormat("json_schema", {"type": 12})}, "response_format.json_schema.schema"),
+        ({"tools": (), "response_format": ResponseFormat("json_schema", None)}, "response_format.json_schema"),
+    ],
+)
+def test_bad_requests_name_the_field(request_kw: dict, param: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        plan_tools(req(**request_kw), ChatTemplate(None))
+    assert info.value.param == param
+
+
+def test_optional_recursion_is_fine() -> None:
+    tree = {
+        "type": "object",
+        "$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
+                                                           "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                           "required": ["v"]}},
+        "properties": {"root": {"$ref": "#/$defs/node"}},
+        "required": ["root"],
+    }
+    plan = plan_tools(req(tools=(ToolDefinition("t", "", tree),), tool_choice=ToolChoice("required")), ChatTemplate(None))
+    assert plan.grammar
+
+
+def test_matching_tool_message_and_unchecked_ollama_style() -> None:
+    call = ToolCall("call_1", "get_current_time", "{}")
+    messages = USER + (ChatMessage("assistant", None, tool_calls=(call,)), ChatMessage("tool", "x", tool_call_id="call_1"),
+                       ChatMessage("tool", "y"))
+    plan_tools(req(messages=messages), ChatTemplate(None))
+
+
+def test_prefix_rules_leaves_literals_alone() -> None:
+    gbnf = 'root ::= "{" space item "root" [a-z]{1,3}\nitem ::= "\\"item\\"" space\nspace ::= " "?'
+    renamed = prefix_rules(gbnf, "t0-")
+    assert renamed.splitlines()[0] == 't0-root ::= "{" t0-space t0-item "root" [a-z]{1,3}'
+    assert re.search(r'^t0-item ::= "\\"item\\"" t0-space$', renamed, re.MULTILINE)
