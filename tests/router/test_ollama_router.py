@@ -556,3 +556,14 @@ async def test_client_streams_are_closed_when_the_response_ends() -> None:
         objs = lines(await http.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]}))
     assert objs[0]["message"]["tool_calls"][0]["function"]["arguments"] == {}
     assert engine.streams[0].closed
+
+
+async def test_nulls_are_treated_as_absent_as_go_does() -> None:
+    engine = FakeEngine()
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi", "images": None}], "stream": None,
+            "options": None, "format": None, "logprobs": None, "top_logprobs": None, "think": None,
+            "keep_alive": None, "tools": None}  # fmt: skip
+    async with client_for(engine) as http:
+        r = await http.post("/api/chat", json=body)
+    assert r.status_code == 200 and lines(r)[-1]["done"]  # null stream: streams, like an absent one
+    assert engine.requests[0].max_tokens == 512

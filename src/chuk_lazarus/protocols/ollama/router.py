@@ -173,7 +173,7 @@ async def pull(request: Request) -> Response:
     target = body.target
     if target and models.is_served(engine, target):
         # Already here: what Ollama answers for a model that is up to date.
-        if body.stream is False:
+        if not body.stream:
             return JSONResponse({"status": "success"})
         lines = [{"status": "pulling manifest"}, {"status": "success"}]
         return Response(b"".join(ndjson(x) for x in lines), media_type=NDJSON)

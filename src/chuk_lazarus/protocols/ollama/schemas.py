@@ -14,7 +14,7 @@ import json
 import secrets
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ...engine.errors import InvalidRequest, UnsupportedFeature
 from ...engine.types import (
@@ -36,6 +36,12 @@ DEFAULT_REPEAT_PENALTY = 1.1
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        # Ollama is written in Go: a JSON null is the field's zero value, so treat it as absent.
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 class Options(_Model):
@@ -103,11 +109,6 @@ class _GenerationBase(_Model):
     def _null_options(cls, value: Any) -> Any:
         return None if value == {} else value
 
-    @field_validator("stream", mode="before")
-    @classmethod
-    def _null_stream(cls, value: Any) -> Any:
-        return True if value is None else value  # Ollama: an absent or null `stream` streams
-
 
 class ChatRequest(_GenerationBase):
     messages: list[Message] = Field(default_factory=list)
@@ -129,8 +130,8 @@ class ModelRequest(_Model):
 
     model: str = ""
     name: str = ""
-    verbose: bool | None = False
-    stream: bool | None = True
+    verbose: bool = False
+    stream: bool = True
 
     @property
     def target(self) -> str:
