@@ -567,3 +567,18 @@ async def test_nulls_are_treated_as_absent_as_go_does() -> None:
         r = await http.post("/api/chat", json=body)
     assert r.status_code == 200 and lines(r)[-1]["done"]  # null stream: streams, like an absent one
     assert engine.requests[0].max_tokens == 512
+
+
+async def test_failure_before_the_first_object_is_a_plain_http_error() -> None:
+    # Ollama decides the status at its first write: nothing generated yet means a real HTTP error.
+    from chuk_lazarus.engine.errors import InvalidRequest
+
+    engine = FakeEngine(events=[], mid_stream_error=InvalidRequest("the output constraint could not be compiled"))
+    async with client_for(engine) as http:
+        r = await http.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400 and r.json() == {"error": "the output constraint could not be compiled"}
+    assert engine.streams[0].closed
+    engine = FakeEngine(events=[], mid_stream_error=TypeError("ctypes says no"))
+    async with client_for(engine) as http:
+        r = await http.post("/api/generate", json={"model": MODEL, "prompt": "hi"})
+    assert r.status_code == 500 and r.json() == {"error": "internal server error"}

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from ... import __version__
 from ...engine import EventStream, ModelEngine, fold_events
-from ...engine.errors import ModelNotFound, NotFound, UnsupportedFeature
-from ...engine.types import GenerationRequest
+from ...engine.errors import LazarusError, ModelNotFound, NotFound, UnsupportedFeature
+from ...engine.types import Event, GenerationRequest
 from ...server.auth import check_api_key
 from ...server.body import read_json_object, validate_as
 from . import models
@@ -121,7 +121,16 @@ async def _respond(engine: ModelEngine, generation: GenerationRequest, writer: W
     events = await engine.start(generation)
     writer.clock.accepted()
     if stream:
-        return StreamingResponse(_lines(writer, events), media_type=NDJSON, headers=_STREAM_HEADERS)
+        # Like Ollama, decide the status at the first object: a failure before any output (a grammar
+        # that does not compile, a backend error) is still a plain HTTP error, not a 200 with an error line.
+        try:
+            first: Event | None = await events.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await events.aclose()
+            raise
+        return StreamingResponse(_lines(writer, events, first), media_type=NDJSON, headers=_STREAM_HEADERS)
     try:
         result = await fold_events(events)
     finally:
@@ -129,14 +138,20 @@ async def _respond(engine: ModelEngine, generation: GenerationRequest, writer: W
     return JSONResponse(writer.whole(result))
 
 
-async def _lines(writer: Writer, events: EventStream) -> AsyncIterator[bytes]:
+async def _lines(writer: Writer, events: EventStream, first: Event | None) -> AsyncIterator[bytes]:
     """One NDJSON object per line; a failure after the first line is a final `{"error": …}` line."""
     try:
+        if first is not None:
+            for obj in writer.event(first):
+                yield ndjson(obj)
         async for event in events:
             for obj in writer.event(event):
                 yield ndjson(obj)
     except Exception as exc:
-        log.warning("generation failed mid-stream: %s", exc)
+        if isinstance(exc, LazarusError):
+            log.warning("generation failed mid-stream: %s", exc)
+        else:
+            log.error("generation failed mid-stream", exc_info=exc)
         yield ndjson(error_body(exc))
     finally:
         await events.aclose()
