@@ -121,7 +121,11 @@ async def _frames(writer: StreamWriter, stream: EventStream) -> AsyncIterator[by
 
 def _model_json(engine: ModelEngine, name: str) -> dict[str, Any]:
     created = datetime.fromtimestamp(int(engine.loaded_at), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"type": "model", "id": name, "display_name": name, "created_at": created}
+    context = engine.info.context_length
+    return {
+        "type": "model", "id": name, "display_name": name, "created_at": created, "lifecycle": "active",
+        "max_input_tokens": context, "max_tokens": context,
+    }  # fmt: skip
 
 
 @models_router.get("/models")

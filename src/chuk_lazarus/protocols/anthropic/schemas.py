@@ -18,6 +18,7 @@ from ...engine.errors import InvalidRequest, UnsupportedFeature
 from ...engine.types import (
     ChatMessage,
     GenerationRequest,
+    ResponseFormat,
     SamplingParams,
     ToolCall,
     ToolChoice,
@@ -112,6 +113,18 @@ class ToolChoiceParam(_Model):
     disable_parallel_tool_use: bool = False
 
 
+class OutputFormat(_Model):
+    """Structured outputs: the answer's text is JSON valid against `schema` (enforced by a grammar)."""
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Model):
+    effort: str | None = None  # a reasoning budget: nothing to spend it on here
+    format: OutputFormat | None = None
+
+
 # ---- requests ----------------------------------------------------------------------------------
 
 
@@ -133,6 +146,8 @@ class MessagesRequest(CountTokensRequest):
     metadata: dict[str, Any] | None = None
     stream: bool = False
     service_tier: str | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the structured-outputs beta's spelling of output_config.format
 
 
 # ---- conversion --------------------------------------------------------------------------------
@@ -157,7 +172,13 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
+        response_format=_response_format(body),
     )
+
+
+def _response_format(body: MessagesRequest) -> ResponseFormat:
+    fmt = (body.output_config.format if body.output_config else None) or body.output_format
+    return ResponseFormat("json_schema", fmt.schema_) if fmt else ResponseFormat("text")
 
 
 def _tools(tools: list[Tool] | None) -> tuple[ToolDefinition, ...]:
