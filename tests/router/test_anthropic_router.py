@@ -13,7 +13,7 @@ import pytest
 from anthropic.types import ErrorResponse, Message, MessageTokensCount, ModelInfo, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from chuk_lazarus.engine.errors import GenerationFailed, Overloaded
+from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
 from chuk_lazarus.engine.types import ChatMessage, Finish, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
 from tests.fakes import MODEL, FakeEngine, make_app, text_events, tool_call_events
 
@@ -342,6 +342,36 @@ async def test_overloaded_is_529_with_retry_after() -> None:
     response = await post(FakeEngine(start_error=Overloaded("queue full", retry_after=2)), request(stream=True))
     assert_error(response, 529, "overloaded_error")
     assert response.headers["retry-after"] == "2"
+
+
+async def test_context_length_uses_anthropic_wording() -> None:
+    engine = FakeEngine(start_error=ContextLengthExceeded("4100 tokens > 4096"))
+    message = assert_error(await post(engine, request()), 400, "invalid_request_error")
+    assert message.startswith("prompt is too long")
+
+
+async def test_structured_output_becomes_a_json_schema_response_format() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    for extra in ({"output_config": {"effort": "low", "format": {"type": "json_schema", "schema": schema}}},
+                  {"output_format": {"type": "json_schema", "schema": schema}}):  # fmt: skip
+        engine = FakeEngine()
+        assert (await post(engine, request(**extra))).status_code == 200
+        assert (engine.requests[0].response_format.type, engine.requests[0].response_format.schema) == ("json_schema", schema)
+    engine = FakeEngine()
+    await post(engine, request(output_config={"effort": "high"}))
+    assert engine.requests[0].response_format.type == "text"
+
+
+async def test_models_validate_as_sdk_model_info() -> None:
+    async with client_for(FakeEngine()) as client:
+        page = (await client.get("/v1/models")).json()
+        one = (await client.get(f"/v1/models/{MODEL}")).json()
+        missing = await client.get("/v1/models/other")
+    assert page["has_more"] is False and page["first_id"] == page["last_id"] == MODEL
+    for item in (*page["data"], one):
+        info = ModelInfo.model_validate(item)
+        assert info.id == MODEL and info.max_input_tokens == 2048
+    assert_error(missing, 404, "not_found_error")
 
 
 async def test_generation_failure_before_stream_is_500_api_error() -> None:

@@ -41,6 +41,9 @@ def _classify(exc: Exception) -> tuple[int, str]:
 def error_body(exc: Exception, rid: str | None = None) -> dict[str, Any]:
     _, kind = _classify(exc)
     message = exc.message if isinstance(exc, E.LazarusError) else "Internal server error"
+    if isinstance(exc, E.ContextLengthExceeded):
+        # Anthropic's wording; agents (Claude Code) look for it to compact their history and retry.
+        message = f"prompt is too long: {message}"
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": rid or request_id()}
 
 
