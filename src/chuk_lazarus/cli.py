@@ -12,6 +12,8 @@ from typing import Any
 from . import __version__
 
 BANNER_RULE = "=" * 60
+# On SIGTERM, how long requests in flight may take to finish before the server stops anyway.
+DRAIN_TIMEOUT_S = 30.0
 
 # flag -> (ServeSettings field, short flag or None, metavar)
 _FLAGS: list[tuple[str, str, str | None, str]] = [
@@ -144,7 +146,10 @@ async def _run(settings: Any, protocols: list[Any]) -> int:
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=30,
         )
-        server = uvicorn.Server(config)
+        from .server.shutdown import DrainingServer
+
+        # SIGTERM: refuse new requests (503), finish those in flight, then exit 0.
+        server = DrainingServer(config, state=app.state, engine=engine, drain_timeout=DRAIN_TIMEOUT_S)
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)

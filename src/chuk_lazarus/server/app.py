@@ -17,6 +17,7 @@ from ..engine import ModelEngine
 from ..engine.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
+from .shutdown import RefuseWhileShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ def create_app(
 
     for spec in specs:
         app.include_router(spec.router)
+
+    # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
+    app.add_middleware(
+        RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).error_response(exc)
+    )
 
     @app.exception_handler(LazarusError)
     async def lazarus_error(request: Request, exc: LazarusError) -> Response:

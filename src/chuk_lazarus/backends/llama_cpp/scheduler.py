@@ -2,11 +2,13 @@
 
 One worker thread owns the `llama_context`. Each step it
   1. admits queued jobs into free slots (a slot is a KV-memory sequence id), reusing the longest
-     prefix of the new prompt already held in some slot's memory;
+     prefix of the new prompt held in *any* slot's memory (prefix_cache.py), or deferring a job while
+     another slot is still prefilling a long prefix it shares;
   2. builds one batch: one token for each decoding sequence, then prompt chunks for prefilling
      sequences up to the batch budget (so long prompts never stall running streams);
-  3. decodes it, samples each sequence that produced logits with its own sampler, and hands the token
-     to the job's sink, which may end the sequence (stop string) — or the job may have been cancelled.
+  3. decodes it, samples each sequence that produced logits with its own sampler (plain greedy
+     sequences together, with one argmax over the step's logits), and hands the token to the job's
+     sink, which may end the sequence (stop string) — or the job may have been cancelled.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 
 from ...engine.errors import GenerationFailed, Overloaded
 from ..base import BackendFinish, BackendJob, RawLogprob
+from .batch import Batch
 from .model import LlamaModel
+from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
 
 log = logging.getLogger(__name__)
@@ -33,24 +37,30 @@ class _Slot:
     seq_id: int
     cached: list[int] = field(default_factory=list)  # tokens whose K/V are in memory for seq_id
     job: BackendJob | None = None
-    sampler: SequenceSampler | None = None
+    sampler: SequenceSampler | None = None  # None for plain greedy: argmax, no chain needed
     pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
     next_token: int | None = None  # sampled, not yet decoded
     generated: int = 0
     reused: int = 0  # prompt tokens of the current job found already in memory
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
+    output_row: int = -1  # the row of those logits among the step's outputs
+    last_used: int = 0
 
     @property
     def busy(self) -> bool:
         return self.job is not None
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+def _plain_greedy(job: BackendJob) -> bool:
+    s = job.sampling
+    return (
+        s.greedy
+        and not job.grammar
+        and not s.logit_bias
+        and s.repeat_penalty == 1.0
+        and not s.frequency_penalty
+        and not s.presence_penalty
+    )
 
 
 class Scheduler:
@@ -81,11 +91,12 @@ class Scheduler:
         if not self.ctx:
             raise GenerationFailed("llama.cpp could not create a context (out of memory?)")
         self.memory = C.llama_get_memory(self.ctx)
-        self.batch = C.llama_batch_init(n_batch, 0, 1)
+        self.batch = Batch(n_batch)
         self.slots = [_Slot(seq_id=i) for i in range(n_parallel)]
         self.queue: collections.deque[BackendJob] = collections.deque()
         self.cond = threading.Condition()
         self.closing = False
+        self.steps = 0
         self.thread = threading.Thread(target=self._run, name="lazarus-llama-cpp", daemon=True)
         self.thread.start()
 
@@ -105,20 +116,19 @@ class Scheduler:
             self.cond.notify()
 
     def stats(self) -> dict[str, int]:
-        with self.cond:
-            return {
-                "active": sum(1 for s in self.slots if s.busy),
-                "queued": len(self.queue),
-                "slots": len(self.slots),
-                "max_queue": self.max_queue,
-            }
+        # Read without the lock: /health must never wait for a step, and approximate counts are fine.
+        return {
+            "active": sum(1 for s in self.slots if s.busy),
+            "queued": len(self.queue),
+            "slots": len(self.slots),
+            "max_queue": self.max_queue,
+        }
 
     def close(self) -> None:
         with self.cond:
             self.closing = True
             self.cond.notify()
         self.thread.join(timeout=30)
-        C.llama_batch_free(self.batch)
         C.llama_free(self.ctx)
         self.ctx = None
 
@@ -146,92 +156,102 @@ class Scheduler:
             self.queue.popleft().sink.on_finish("cancelled", 0)
 
     def _admit_locked(self) -> None:
+        waiting: list[BackendJob] = []  # deferred behind a prefilling leader; keep their order
         while self.queue:
             job = self.queue[0]
             if job.cancelled:
                 self.queue.popleft()
                 job.sink.on_finish("cancelled", 0)
                 continue
-            free = [s for s in self.slots if not s.busy]
-            if not free:
-                return
+            placement = place(job.prompt_tokens, self.slots)
+            if placement is None:  # no free slot
+                break
             self.queue.popleft()
-            self._start(job, free)
+            if isinstance(placement, Defer):
+                waiting.append(job)
+                continue
+            self._start(job, placement.slot, placement.reuse, placement.source)  # type: ignore[arg-type]
+        self.queue.extendleft(reversed(waiting))
 
-    def _start(self, job: BackendJob, free: list[_Slot]) -> None:
-        prompt = job.prompt_tokens
-        # The free slot whose memory shares the longest prefix with this prompt.
-        slot = max(free, key=lambda s: _common_prefix(s.cached, prompt))
-        # Keep at least one prompt token to decode: its logits give the first sampled token.
-        reuse = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)
-        C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
+    def _start(self, job: BackendJob, slot: _Slot, reuse: int, source: _Slot | None) -> None:
+        if source is not None:
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            C.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, 0, reuse)
+            slot.cached = source.cached[:reuse]
+        elif not C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1):
+            # Some memories (recurrent models) cannot drop a tail: start this sequence afresh.
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            reuse = 0
         del slot.cached[reuse:]
         try:
-            slot.sampler = SequenceSampler(
-                self.model.vocab, self.model.n_vocab, job.sampling, job.grammar, job.grammar_triggers
+            slot.sampler = (
+                None
+                if _plain_greedy(job)
+                else SequenceSampler(self.model.vocab, self.model.n_vocab, job.sampling, job.grammar)
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to this request, the worker goes on
             job.sink.on_error(exc)
             return
         slot.job = job
-        slot.pending = list(prompt[reuse:])
+        slot.pending = list(job.prompt_tokens[reuse:])
         slot.next_token = None
         slot.generated = 0
         slot.reused = reuse
 
     def _step(self) -> None:
         batch = self.batch
-        n = 0
+        batch.clear()
         active: list[_Slot] = []
         for slot in self.slots:
-            slot.batch_index = -1
+            slot.batch_index = slot.output_row = -1
             if slot.busy and slot.job is not None and slot.job.cancelled:
                 self._end(slot, "cancelled")
         # Decoding sequences first: one token each, so streams keep flowing while prompts prefill.
         for slot in self.slots:
-            if slot.busy and slot.next_token is not None and n < self.n_batch:
-                self._add(n, slot.next_token, len(slot.cached), slot.seq_id, True)
+            if slot.busy and slot.next_token is not None and batch.room:
+                slot.batch_index = batch.n
+                slot.output_row = batch.add([slot.next_token], len(slot.cached), slot.seq_id, True)
                 slot.cached.append(slot.next_token)
                 slot.next_token = None
-                slot.batch_index = n
-                n += 1
                 active.append(slot)
         for slot in self.slots:
-            if slot.busy and slot.pending and n < self.n_batch:
-                take = min(len(slot.pending), self.n_batch - n)
+            if slot.busy and slot.pending and batch.room:
+                take = min(len(slot.pending), batch.room)
                 chunk, slot.pending = slot.pending[:take], slot.pending[take:]
-                for i, token in enumerate(chunk):
-                    last = not slot.pending and i == take - 1
-                    self._add(n, token, len(slot.cached), slot.seq_id, last)
-                    slot.cached.append(token)
-                    if last:
-                        slot.batch_index = n
-                    n += 1
-                active.append(slot)
-        if n == 0:
+                last = not slot.pending
+                row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
+                slot.cached.extend(chunk)
+                if last:
+                    slot.batch_index, slot.output_row = batch.n - 1, row
+                    active.append(slot)
+        if batch.n == 0:
             return
-        batch.n_tokens = n
-        rc = C.llama_decode(self.ctx, batch)
+        rc = C.llama_decode(self.ctx, batch.ready())
+        self.steps += 1
         if rc != 0:
             raise GenerationFailed(f"llama_decode returned {rc}")
+        greedy: np.ndarray | None = None
+        if any(s.sampler is None for s in active):
+            logits_ptr = C.llama_get_logits(self.ctx)
+            logits = np.ctypeslib.as_array(
+                ctypes.cast(logits_ptr, ctypes.POINTER(ctypes.c_float)),
+                shape=(batch.n_outputs, self.model.n_vocab),
+            )
+            greedy = logits.argmax(axis=1)
         for slot in active:
-            if slot.batch_index >= 0 and slot.busy:
-                self._sample(slot)
+            if slot.busy:
+                if slot.sampler is None:
+                    assert greedy is not None
+                    token = int(greedy[slot.output_row])
+                else:
+                    token = slot.sampler.sample(self.ctx, slot.batch_index)
+                self._emit(slot, token)
 
-    def _add(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
-        b = self.batch
-        b.token[i] = token
-        b.pos[i] = pos
-        b.n_seq_id[i] = 1
-        b.seq_id[i][0] = seq_id
-        b.logits[i] = logits
-
-    def _sample(self, slot: _Slot) -> None:
+    def _emit(self, slot: _Slot, token: int) -> None:
         job = slot.job
-        assert job is not None and slot.sampler is not None
+        assert job is not None
         if slot.generated == 0:
             job.sink.on_prompt_done(slot.reused)
-        token = slot.sampler.sample(self.ctx, slot.batch_index)
         logprob = self._logprob(slot.batch_index, token, job.logprobs) if job.logprobs is not None else None
         slot.generated += 1
         if self.model.is_eog(token):
@@ -275,11 +295,12 @@ class Scheduler:
             job.sink.on_error(error)
 
     def _release(self, slot: _Slot) -> None:
-        if slot.pending:  # prefill never finished: the partial prompt in memory is still a valid prefix
-            slot.pending = []
+        # A prefill that never finished leaves a partial prompt in memory: still a valid prefix.
+        slot.pending = []
         if slot.sampler is not None:
             slot.sampler.close()
         slot.sampler = None
         slot.job = None
         slot.next_token = None
-        slot.batch_index = -1
+        slot.batch_index = slot.output_row = -1
+        slot.last_used = self.steps

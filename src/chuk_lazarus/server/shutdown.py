@@ -1,0 +1,93 @@
+"""Graceful shutdown: on SIGTERM refuse new work (503 + Retry-After), let accepted requests finish
+(bounded), then stop uvicorn and exit 0.
+
+uvicorn on its own closes the listening socket at once (new clients get "connection refused", not a
+retryable answer) and re-raises SIGTERM after its shutdown, so the process never exits 0. Here the
+socket stays open while the engine drains: new requests get the protocol's "overloaded" error with
+`Retry-After`, `/health` answers 503, and streams already running complete with their finish reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..engine import ModelEngine
+from ..engine.errors import Overloaded
+
+log = logging.getLogger(__name__)
+
+# How long a client refused during shutdown should wait before retrying (another instance, or us again).
+SHUTDOWN_RETRY_AFTER_S = 5
+
+
+class RefuseWhileShuttingDown:
+    """ASGI middleware: while `state.shutting_down`, every request but /health is refused as overloaded."""
+
+    def __init__(self, app: ASGIApp, *, state: Any, respond: Callable[[str, Overloaded], Response]) -> None:
+        self.app = app
+        self.state = state
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.state.shutting_down and scope["path"] != "/health":
+            error = Overloaded(
+                "the server is shutting down; retry shortly", retry_after=SHUTDOWN_RETRY_AFTER_S
+            )
+            await self.respond(scope["path"], error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose SIGTERM drains the engine first (at most `drain_timeout` seconds)."""
+
+    def __init__(
+        self, config: uvicorn.Config, *, state: Any, engine: ModelEngine, drain_timeout: float
+    ) -> None:
+        super().__init__(config)
+        self.state = state
+        self.engine = engine
+        self.drain_timeout = drain_timeout
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.draining = False
+
+    async def serve(self, sockets: Any = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self.draining or self.loop is None:
+            # SIGINT keeps uvicorn's behaviour; a second SIGTERM stops without waiting any longer.
+            if sig == signal.SIGTERM:
+                self.should_exit = self.force_exit = True
+            else:
+                super().handle_exit(sig, frame)
+            return
+        self.draining = True
+        self.state.shutting_down = True
+        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain()))
+
+    async def _drain(self) -> None:
+        log.info("SIGTERM: refusing new requests, finishing %s in flight", self.engine.load_stats())
+        deadline = time.monotonic() + self.drain_timeout
+        while time.monotonic() < deadline:
+            load = self.engine.load_stats()
+            if not load.get("active") and not load.get("queued"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            log.warning(
+                "drain timeout (%.0fs) reached; stopping with requests still running", self.drain_timeout
+            )
+        # The last events are queued for their responses; uvicorn's own shutdown waits for those.
+        self.should_exit = True
