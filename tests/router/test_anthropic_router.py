@@ -3,8 +3,8 @@ validated against the official `anthropic` SDK's types, plus the SDK itself talk
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
 from chuk_lazarus.engine.types import ChatMessage, Finish, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
-from tests.fakes import MODEL, FakeEngine, make_app, text_events, tool_call_events
+from tests.fakes import MODEL, FakeEngine, FakeStream, make_app, text_events, tool_call_events
 
 try:  # recent anthropic releases use their own httpx fork and refuse a plain httpx client
     import httpx2 as SDK_HTTPX  # type: ignore[import-not-found]
@@ -171,6 +171,38 @@ async def test_error_after_stream_began_is_an_error_event() -> None:
     assert data["error"] == {"type": "api_error", "message": "backend exploded"}
     assert "message_stop" not in [n for n, _ in frames]
     assert engine.streams[0].closed
+
+
+class SlowStream(FakeStream):
+    async def __anext__(self) -> Any:
+        await asyncio.sleep(0.05)
+        return await super().__anext__()
+
+
+class SlowEngine(FakeEngine):
+    async def start(self, request: Any) -> FakeStream:
+        self.requests.append(request)
+        stream = SlowStream(self.events, None)
+        self.streams.append(stream)
+        return stream
+
+
+async def test_pings_while_the_engine_is_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chuk_lazarus.protocols.anthropic import router
+
+    monkeypatch.setattr(router, "PING_INTERVAL_S", 0.01)
+    engine = SlowEngine(events=text_events("a", "b"))
+    frames = parse_sse((await post(engine, request(stream=True))).text)
+    names = [n for n, _ in frames]
+    assert names.count("ping") > 1
+    texts = [d["delta"]["text"] for n, d in frames if n == "content_block_delta"]
+    assert texts == ["a", "b"]  # no event was lost to a timed-out wait
+    assert names[-2:] == ["message_delta", "message_stop"]
+
+
+async def test_stream_without_finish_ends_in_an_error_event() -> None:
+    frames = parse_sse((await post(FakeEngine(events=[TextDelta("a")]), request(stream=True))).text)
+    assert frames[-1][0] == "error" and frames[-1][1]["error"]["type"] == "api_error"
 
 
 # ---- the official SDK, in process -------------------------------------------------------------
@@ -433,11 +465,6 @@ async def test_count_tokens_endpoint() -> None:
     assert response.json() == {"input_tokens": 17}
     req = engine.requests[0]
     assert req.messages[0] == ChatMessage("system", "s") and req.tool_choice.mode == "required"
-
-
-async def _agen(events: list[Any]) -> AsyncIterator[Any]:
-    for e in events:
-        yield e
 
 
 def test_writer_interleaving_is_robust() -> None:

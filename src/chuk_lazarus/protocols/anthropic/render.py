@@ -139,7 +139,7 @@ class StreamWriter:
     def finish(self, finish: Finish) -> list[bytes]:
         frames = self._close_block()
         if not self._pinged:
-            frames.append(self._ping())
+            frames.append(self.ping())
         usage: Usage = finish.usage
         delta = {"stop_reason": stop_reason(finish), "stop_sequence": finish.stop_sequence}
         frames.append(
@@ -158,7 +158,7 @@ class StreamWriter:
         self._open, self._open_kind = index, kind
         frames.append(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
         if not self._pinged:
-            frames.append(self._ping())
+            frames.append(self.ping())
         return frames
 
     def _close_block(self) -> list[bytes]:
@@ -170,6 +170,7 @@ class StreamWriter:
     def _delta(self, index: int | None, delta: dict[str, Any]) -> bytes:
         return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
-    def _ping(self) -> bytes:
+    def ping(self) -> bytes:
+        """Also sent while the model is silent (a long prompt being read), to keep proxies from timing out."""
         self._pinged = True
         return sse("ping", {"type": "ping"})

@@ -7,6 +7,7 @@ Thin: parse, call the engine, render. Headers Anthropic clients send (`anthropic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -20,8 +21,8 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from ...engine import EventStream, ModelEngine, fold_events
-from ...engine.errors import ModelNotFound
-from ...engine.types import Finish
+from ...engine.errors import GenerationFailed, ModelNotFound
+from ...engine.types import Event, Finish
 from ...server.auth import check_api_key
 from ...server.body import read_json_object, validate_as
 from .. import Protocol
@@ -30,6 +31,8 @@ from .render import StreamWriter, message_id, message_json
 from .schemas import CountTokensRequest, MessagesRequest, to_generation_request
 
 log = logging.getLogger(__name__)
+
+PING_INTERVAL_S = 10.0  # Anthropic pings during long silences; proxies drop idle connections at ~60 s
 
 
 def _auth(request: Request) -> None:
@@ -98,21 +101,35 @@ async def count_tokens(request: Request) -> JSONResponse:
 
 
 async def _frames(writer: StreamWriter, stream: EventStream) -> AsyncIterator[bytes]:
-    """Every event as frames; a failure after the first byte becomes an `event: error` frame.
-    Leaving early (the client went away) cancels the sequence."""
+    """Every event as frames, with a `ping` whenever the engine is silent for a while; a failure after
+    the first byte becomes an `event: error` frame. Leaving early (the client went away) cancels the
+    sequence."""
+    pending: asyncio.Future[Event] | None = None
     try:
         yield writer.start()
-        async for event in stream:
+        while True:
+            if pending is None:
+                # A task, not wait_for: timing out must not cancel the generation, only the wait.
+                pending = asyncio.ensure_future(stream.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=PING_INTERVAL_S)
+            if not done:
+                yield writer.ping()
+                continue
+            event, pending = pending.result(), None
             if isinstance(event, Finish):
                 for frame in writer.finish(event):
                     yield frame
                 return
             for frame in writer.event(event):
                 yield frame
+    except StopAsyncIteration:
+        yield error_event(GenerationFailed("the generation ended without a finish"))
     except Exception as exc:
         log.warning("generation failed mid-stream: %s", exc)
         yield error_event(exc)
     finally:
+        if pending is not None:
+            pending.cancel()
         await stream.aclose()
 
 
