@@ -54,7 +54,7 @@ class SequenceSampler:
         if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
             add(
                 C.llama_sampler_init_penalties(
-                    _PENALTY_LAST_N, params.repeat_penalty, params.frequency_penalty, params.presence_penalty
+                    n_vocab, _PENALTY_LAST_N, params.repeat_penalty, params.frequency_penalty, params.presence_penalty
                 )
             )
         if params.greedy:
