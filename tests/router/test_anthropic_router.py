@@ -31,12 +31,16 @@ WEATHER_TOOL = {
 }
 
 
-def client_for(engine: FakeEngine, protocols: tuple[str, ...] = ("anthropic",), **kwargs: Any) -> httpx.AsyncClient:
+def client_for(
+    engine: FakeEngine, protocols: tuple[str, ...] = ("anthropic",), **kwargs: Any
+) -> httpx.AsyncClient:
     app = make_app(engine, protocols, **kwargs)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lazarus")
 
 
-async def post(engine: FakeEngine, body: dict[str, Any], path: str = "/v1/messages", **kw: Any) -> httpx.Response:
+async def post(
+    engine: FakeEngine, body: dict[str, Any], path: str = "/v1/messages", **kw: Any
+) -> httpx.Response:
     async with client_for(engine) as client:
         return await client.post(path, json=body, **kw)
 
@@ -58,7 +62,9 @@ def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 def assert_error(response: httpx.Response, status: int, kind: str) -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    if kind != "request_too_large":  # documented by Anthropic (sent by its proxy), absent from the SDK's union
+    if (
+        kind != "request_too_large"
+    ):  # documented by Anthropic (sent by its proxy), absent from the SDK's union
         ErrorResponse.model_validate(body)
     assert body["type"] == "error" and body["error"]["type"] == kind
     assert body["request_id"].startswith("req_")
@@ -129,8 +135,15 @@ async def test_stream_exact_event_sequence() -> None:
     start = frames[0][1]["message"]
     assert start["id"].startswith("msg_") and start["content"] == [] and start["stop_reason"] is None
     assert start["usage"]["input_tokens"] == 11
-    assert frames[1][1] == {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-    assert [f[1]["delta"] for f in frames[3:5]] == [{"type": "text_delta", "text": "Hel"}, {"type": "text_delta", "text": "lo"}]
+    assert frames[1][1] == {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    assert [f[1]["delta"] for f in frames[3:5]] == [
+        {"type": "text_delta", "text": "Hel"},
+        {"type": "text_delta", "text": "lo"},
+    ]
     delta = frames[6][1]
     assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
     assert delta["usage"]["output_tokens"] == 2
@@ -149,8 +162,15 @@ async def test_stream_tool_use_input_json_delta() -> None:
     ]  # fmt: skip
     tool_start = frames[5][1]
     assert tool_start["index"] == 1
-    assert tool_start["content_block"] == {"type": "tool_use", "id": "toolu_test1", "name": "get_weather", "input": {}}
-    partials = [d["delta"]["partial_json"] for n, d in frames if n == "content_block_delta" and d["index"] == 1]
+    assert tool_start["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_test1",
+        "name": "get_weather",
+        "input": {},
+    }
+    partials = [
+        d["delta"]["partial_json"] for n, d in frames if n == "content_block_delta" and d["index"] == 1
+    ]
     assert "".join(partials) == '{"city": "Paris"}'
     assert frames[-2][1]["delta"]["stop_reason"] == "tool_use"
 
@@ -208,7 +228,9 @@ async def test_stream_without_finish_ends_in_an_error_event() -> None:
 # ---- the official SDK, in process -------------------------------------------------------------
 
 
-def sdk(engine: FakeEngine, protocols: tuple[str, ...] = ("anthropic",), **kwargs: Any) -> anthropic.AsyncAnthropic:
+def sdk(
+    engine: FakeEngine, protocols: tuple[str, ...] = ("anthropic",), **kwargs: Any
+) -> anthropic.AsyncAnthropic:
     http = SDK_HTTPX.AsyncClient(transport=SDK_HTTPX.ASGITransport(app=make_app(engine, protocols, **kwargs)))
     return anthropic.AsyncAnthropic(base_url="http://lazarus", api_key=kwargs.get("api_key") or "unused",
                                     http_client=http, max_retries=0)  # fmt: skip
@@ -218,7 +240,9 @@ async def test_sdk_stream_final_message_equals_create() -> None:
     engine = FakeEngine(events=[TextDelta("Hi "), *tool_call_events("get_weather", ['{"city":', '"Oslo"}'])])
     client = sdk(engine)
     created = await client.messages.create(model=MODEL, max_tokens=16, messages=USER_HI, tools=[WEATHER_TOOL])  # type: ignore[list-item]
-    async with client.messages.stream(model=MODEL, max_tokens=16, messages=USER_HI, tools=[WEATHER_TOOL]) as stream:  # type: ignore[list-item]
+    async with client.messages.stream(
+        model=MODEL, max_tokens=16, messages=USER_HI, tools=[WEATHER_TOOL]
+    ) as stream:  # type: ignore[list-item]
         texts = [t async for t in stream.text_stream]
         final = await stream.get_final_message()
     assert "".join(texts) == "Hi "
@@ -296,9 +320,17 @@ async def test_tool_choice_mapping(choice: Any, mode: str, function: str | None,
     extra = {"tool_choice": choice} if choice else {}
     assert (await post(engine, request(tools=[WEATHER_TOOL], **extra))).status_code == 200
     req = engine.requests[0]
-    assert (req.tool_choice.mode, req.tool_choice.function, req.parallel_tool_calls) == (mode, function, parallel)
+    assert (req.tool_choice.mode, req.tool_choice.function, req.parallel_tool_calls) == (
+        mode,
+        function,
+        parallel,
+    )
     [tool] = req.tools
-    assert (tool.name, tool.description, tool.parameters) == ("get_weather", "Weather for a city", WEATHER_TOOL["input_schema"])
+    assert (tool.name, tool.description, tool.parameters) == (
+        "get_weather",
+        "Weather for a city",
+        WEATHER_TOOL["input_schema"],
+    )
 
 
 async def test_tool_result_round_trip_conversion() -> None:
@@ -361,9 +393,13 @@ async def test_bad_requests_are_invalid_request_errors(body: dict[str, Any], fra
 
 async def test_bad_json_and_unknown_model() -> None:
     async with client_for(FakeEngine()) as client:
-        response = await client.post("/v1/messages", content=b"{not json", headers={"content-type": "application/json"})
+        response = await client.post(
+            "/v1/messages", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert_error(response, 400, "invalid_request_error")
-        assert "claude-x" in assert_error(await client.post("/v1/messages", json=request(model="claude-x")), 404, "not_found_error")
+        assert "claude-x" in assert_error(
+            await client.post("/v1/messages", json=request(model="claude-x")), 404, "not_found_error"
+        )
         assert_error(await client.post("/v1/messages/count_tokens", json={"model": "claude-x", "messages": USER_HI}),
                      404, "not_found_error")  # fmt: skip
         assert_error(await client.get("/v1/messages"), 405, "invalid_request_error")
@@ -371,7 +407,9 @@ async def test_bad_json_and_unknown_model() -> None:
 
 
 async def test_overloaded_is_529_with_retry_after() -> None:
-    response = await post(FakeEngine(start_error=Overloaded("queue full", retry_after=2)), request(stream=True))
+    response = await post(
+        FakeEngine(start_error=Overloaded("queue full", retry_after=2)), request(stream=True)
+    )
     assert_error(response, 529, "overloaded_error")
     assert response.headers["retry-after"] == "2"
 
@@ -388,7 +426,10 @@ async def test_structured_output_becomes_a_json_schema_response_format() -> None
                   {"output_format": {"type": "json_schema", "schema": schema}}):  # fmt: skip
         engine = FakeEngine()
         assert (await post(engine, request(**extra))).status_code == 200
-        assert (engine.requests[0].response_format.type, engine.requests[0].response_format.schema) == ("json_schema", schema)
+        assert (engine.requests[0].response_format.type, engine.requests[0].response_format.schema) == (
+            "json_schema",
+            schema,
+        )
     engine = FakeEngine()
     await post(engine, request(output_config={"effort": "high"}))
     assert engine.requests[0].response_format.type == "text"
@@ -431,7 +472,9 @@ async def test_body_too_large_is_413() -> None:
 async def test_auth(headers: dict[str, str], ok: bool) -> None:
     async with client_for(FakeEngine(), api_key="sekrit") as client:
         messages = await client.post("/v1/messages", json=request(), headers=headers)
-        count = await client.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": USER_HI}, headers=headers)
+        count = await client.post(
+            "/v1/messages/count_tokens", json={"model": MODEL, "messages": USER_HI}, headers=headers
+        )
         models = await client.get("/v1/models", headers=headers)
     for response in (messages, count, models):
         if ok:
@@ -451,14 +494,22 @@ async def test_with_openai_both_protocols_keep_their_routes_and_error_shapes() -
         assert chat.json()["object"] == "chat.completion"
         models = (await client.get("/v1/models")).json()
         assert models["object"] == "list" and models["data"][0]["object"] == "model"  # OpenAI's shape
-        assert_error(await client.post("/v1/messages", json=request(temperature=1.5)), 400, "invalid_request_error")
+        assert_error(
+            await client.post("/v1/messages", json=request(temperature=1.5)), 400, "invalid_request_error"
+        )
         openai_error = (await client.post("/v1/chat/completions", json={"model": MODEL})).json()
         assert openai_error["error"]["type"] == "invalid_request_error" and "type" not in openai_error
 
 
 async def test_count_tokens_endpoint() -> None:
     engine = FakeEngine(prompt_tokens=17)
-    body = {"model": MODEL, "system": "s", "messages": USER_HI, "tools": [WEATHER_TOOL], "tool_choice": {"type": "any"}}
+    body = {
+        "model": MODEL,
+        "system": "s",
+        "messages": USER_HI,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": {"type": "any"},
+    }
     response = await post(engine, body, path="/v1/messages/count_tokens?beta=true")
     assert response.status_code == 200
     assert MessageTokensCount.model_validate(response.json()).input_tokens == 17
@@ -478,4 +529,8 @@ def test_writer_interleaving_is_robust() -> None:
     frames += writer.finish(Finish("tool_calls", Usage(1, 2)))
     parsed = parse_sse(b"".join(frames).decode())
     deltas = [d for n, d in parsed if n == "content_block_delta"]
-    assert deltas[-1] == {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{}"}}
+    assert deltas[-1] == {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "input_json_delta", "partial_json": "{}"},
+    }

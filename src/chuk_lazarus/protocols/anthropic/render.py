@@ -76,7 +76,12 @@ def message_json(*, mid: str, model: str, result: GenerationResult) -> dict[str,
         content.append({"type": "text", "text": result.text})
     for call in result.tool_calls:
         content.append(
-            {"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": tool_input(call.arguments)}
+            {
+                "type": "tool_use",
+                "id": tool_use_id(call.id),
+                "name": call.name,
+                "input": tool_input(call.arguments),
+            }
         )
     usage = result.finish.usage
     return {
@@ -109,7 +114,7 @@ class StreamWriter:
     _tool_blocks: dict[int, int] = field(default_factory=dict)  # engine tool index -> block index
 
     def start(self) -> bytes:
-        message = {
+        message: dict[str, Any] = {
             "id": self.mid, "type": "message", "role": "assistant", "model": self.model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.input_tokens, 0),
         }  # fmt: skip
@@ -156,7 +161,11 @@ class StreamWriter:
         index = self._blocks
         self._blocks += 1
         self._open, self._open_kind = index, kind
-        frames.append(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
+        frames.append(
+            sse(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            )
+        )
         if not self._pinged:
             frames.append(self.ping())
         return frames

@@ -124,7 +124,7 @@ async def _frames(writer: StreamWriter, stream: EventStream) -> AsyncIterator[by
                 yield frame
     except StopAsyncIteration:
         yield error_event(GenerationFailed("the generation ended without a finish"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - after the 200, every failure must become an error frame
         log.warning("generation failed mid-stream: %s", exc)
         yield error_event(exc)
     finally:

@@ -10,7 +10,7 @@ ignored, so clients sending newer fields keep working.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -62,7 +62,7 @@ class ToolUseBlock(_Model):
 
 
 ResultPart = Annotated[
-    Union[Annotated[TextBlock, Tag("text")], Annotated[OtherBlock, Tag("other")]],
+    Annotated[TextBlock, Tag("text")] | Annotated[OtherBlock, Tag("other")],
     Discriminator(lambda v: _tag(v, {"text"})),
 ]
 
@@ -70,7 +70,7 @@ ResultPart = Annotated[
 class ToolResultBlock(_Model):
     type: Literal["tool_result"]
     tool_use_id: str = Field(min_length=1)
-    content: Union[str, list[ResultPart], None] = None
+    content: str | list[ResultPart] | None = None
     is_error: bool = False
 
 
@@ -81,20 +81,18 @@ class ThinkingBlock(_Model):
 
 
 Block = Annotated[
-    Union[
-        Annotated[TextBlock, Tag("text")],
-        Annotated[ToolUseBlock, Tag("tool_use")],
-        Annotated[ToolResultBlock, Tag("tool_result")],
-        Annotated[ThinkingBlock, Tag("thinking")],
-        Annotated[OtherBlock, Tag("other")],
-    ],
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[OtherBlock, Tag("other")],
     Discriminator(lambda v: _tag(v, _BLOCK_TYPES)),
 ]
 
 
 class MessageParam(_Model):
     role: Literal["user", "assistant"]
-    content: Union[str, list[Block]]
+    content: str | list[Block]
 
 
 # ---- tools -------------------------------------------------------------------------------------
@@ -131,7 +129,7 @@ class OutputConfig(_Model):
 class CountTokensRequest(_Model):
     model: str
     messages: list[MessageParam] = Field(min_length=1)
-    system: Union[str, list[TextBlock], None] = None
+    system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoiceParam | None = None
     thinking: dict[str, Any] | None = None
@@ -147,7 +145,9 @@ class MessagesRequest(CountTokensRequest):
     stream: bool = False
     service_tier: str | None = None
     output_config: OutputConfig | None = None
-    output_format: OutputFormat | None = None  # the structured-outputs beta's spelling of output_config.format
+    output_format: OutputFormat | None = (
+        None  # the structured-outputs beta's spelling of output_config.format
+    )
 
 
 # ---- conversion --------------------------------------------------------------------------------
@@ -159,7 +159,9 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
     choice, parallel = _tool_choice(body.tool_choice, tools)
     messages = _messages(body.system, body.messages)
     if not isinstance(body, MessagesRequest):
-        return GenerationRequest(messages=messages, tools=tools, tool_choice=choice, parallel_tool_calls=parallel)
+        return GenerationRequest(
+            messages=messages, tools=tools, tool_choice=choice, parallel_tool_calls=parallel
+        )
     return GenerationRequest(
         messages=messages,
         max_tokens=body.max_tokens,
@@ -194,7 +196,8 @@ def _tools(tools: list[Tool] | None) -> tuple[ToolDefinition, ...]:
             raise InvalidRequest(f"tools.{i}.input_schema: Field required", param=f"tools.{i}.input_schema")
         if tool.input_schema.get("type") != "object":
             raise InvalidRequest(
-                f"tools.{i}.input_schema: the input schema must have type 'object'", param=f"tools.{i}.input_schema"
+                f"tools.{i}.input_schema: the input schema must have type 'object'",
+                param=f"tools.{i}.input_schema",
             )
         out.append(ToolDefinition(tool.name, tool.description, tool.input_schema))
     names = [t.name for t in out]
@@ -203,7 +206,9 @@ def _tools(tools: list[Tool] | None) -> tuple[ToolDefinition, ...]:
     return tuple(out)
 
 
-def _tool_choice(choice: ToolChoiceParam | None, tools: tuple[ToolDefinition, ...]) -> tuple[ToolChoice, bool]:
+def _tool_choice(
+    choice: ToolChoiceParam | None, tools: tuple[ToolDefinition, ...]
+) -> tuple[ToolChoice, bool]:
     if choice is None:
         return ToolChoice("auto" if tools else "none"), True
     parallel = not choice.disable_parallel_tool_use
@@ -212,13 +217,19 @@ def _tool_choice(choice: ToolChoiceParam | None, tools: tuple[ToolDefinition, ..
     if choice.type == "auto":
         return ToolChoice("auto" if tools else "none"), parallel
     if not tools:
-        raise InvalidRequest(f"tool_choice.type '{choice.type}' requires tools to be given", param="tool_choice")
+        raise InvalidRequest(
+            f"tool_choice.type '{choice.type}' requires tools to be given", param="tool_choice"
+        )
     if choice.type == "any":
         return ToolChoice("required"), parallel
     if not choice.name:
-        raise InvalidRequest("tool_choice.name: Field required for tool_choice.type 'tool'", param="tool_choice.name")
+        raise InvalidRequest(
+            "tool_choice.name: Field required for tool_choice.type 'tool'", param="tool_choice.name"
+        )
     if choice.name not in {t.name for t in tools}:
-        raise InvalidRequest(f"tool_choice.name: no tool named '{choice.name}' in tools", param="tool_choice.name")
+        raise InvalidRequest(
+            f"tool_choice.name: no tool named '{choice.name}' in tools", param="tool_choice.name"
+        )
     return ToolChoice("function", choice.name), parallel
 
 
@@ -285,7 +296,9 @@ def _user(blocks: list[Any], param: str, previous_calls: dict[str, str]) -> list
                 )
             text = _tool_result_text(block, f"{param}.{j}.content")
             results.append(
-                ChatMessage("tool", text, tool_call_id=block.tool_use_id, name=previous_calls[block.tool_use_id])
+                ChatMessage(
+                    "tool", text, tool_call_id=block.tool_use_id, name=previous_calls[block.tool_use_id]
+                )
             )
         elif not isinstance(block, ThinkingBlock):
             raise _refuse(block, f"{param}.{j}")
