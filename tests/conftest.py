@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,19 @@ def lazarus_auth_server() -> Iterator[LazarusProcess]:
     server = LazarusProcess(["--api-key", API_KEY, "--parallel", "2"])
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf_folder() -> Path:
+    """The embedded SmolLM2 as a real Hugging Face safetensors folder, for `--backend transformers`.
+
+    Built once without the network (GGUF -> transformers -> save_pretrained, see
+    tests/transformers/make_model.py) and cached under the chuk-lazarus cache dir. Skips only when the
+    `transformers` extra is not installed.
+    """
+    for module in ("torch", "transformers", "accelerate", "llguidance"):
+        pytest.importorskip(module, reason="the transformers extra is not installed")
+    from chuk_lazarus.models.embedded import cache_dir
+    from tests.transformers.make_model import smollm2_hf_folder as build
+
+    return build(cache_dir() / "test-models")

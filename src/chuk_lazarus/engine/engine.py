@@ -50,6 +50,11 @@ class EngineSettings:
     batch_size: int = 512  # tokens per decode step (prompt chunks fill what decoding leaves)
     max_queue: int = 64  # requests waiting for a free sequence before new ones get "overloaded"
     tool_parser: str | None = None  # a `tools.available_parsers()` name; None: detected from the template
+    # transformers backend only:
+    device: str = "auto"  # auto (CUDA, then MPS, else CPU) | cpu | cuda[:N] | mps
+    dtype: str = "auto"  # auto (float32 on CPU, bf16/fp16 on accelerators) | float32 | float16 | bfloat16
+    trust_remote_code: bool = False  # run Python code shipped inside a model repo
+    allow_pickle: bool = False  # load .bin/.pt checkpoints (pickle can run code); safetensors only otherwise
 
 
 class ModelEngine:
@@ -84,7 +89,7 @@ class ModelEngine:
         if overrides:
             settings = EngineSettings(**{**settings.__dict__, **overrides})
         started = time.perf_counter_ns()
-        resolved = await asyncio.to_thread(resolve_model, model)
+        resolved = await asyncio.to_thread(resolve_model, model, allow_pickle=settings.allow_pickle)
         name = served_name or resolved.name
         backend = await asyncio.to_thread(_make_backend, resolved, name, settings)
         aliases = _aliases_for(resolved.name, model, served_name)
@@ -306,6 +311,31 @@ def _make_backend(resolved: Any, name: str, settings: EngineSettings) -> Backend
         )
     from .errors import ModelLoadError
 
+    if choice == "transformers":
+        if resolved.format != "hf":
+            raise InvalidRequest(
+                f"the transformers backend needs a Hugging Face model folder; {resolved.path} is not one"
+            )
+        from ..backends.transformers.loading import require_extra
+
+        require_extra()  # one clear line when the extra is missing, before anything imports torch
+        from ..backends.transformers.backend import TransformersBackend, TransformersSettings
+
+        return TransformersBackend(
+            resolved.path,
+            name,
+            TransformersSettings(
+                device=settings.device,
+                dtype=settings.dtype,
+                trust_remote_code=settings.trust_remote_code,
+                allow_pickle=settings.allow_pickle,
+                n_ctx=settings.context_length,
+                parallel=settings.parallel,
+                threads=settings.threads,
+                chunk_size=settings.batch_size,
+                max_queue=settings.max_queue,
+            ),
+        )
     raise ModelLoadError(f"backend '{choice}' is not available in this build (model: {resolved.path})")
 
 

@@ -27,7 +27,8 @@ class ResolvedModel:
     format: ModelFormat
 
 
-def resolve_model(model: str | None) -> ResolvedModel:
+def resolve_model(model: str | None, *, allow_pickle: bool = False) -> ResolvedModel:
+    """`allow_pickle`: accept a Hub repo whose only weights are pickle checkpoints (.bin/.pt)."""
     if model is None or model.lower() in EMBEDDED_ALIASES:
         variant = EMBEDDED_ALIASES.get((model or "").lower(), "f16")
         name = EMBEDDED_NAME if variant == "f16" else f"{EMBEDDED_NAME}:{variant}"
@@ -39,7 +40,7 @@ def resolve_model(model: str | None) -> ResolvedModel:
     if looks_like_path:
         raise ModelLoadError(f"model path not found: {model}")
     if _HUB_ID.match(model):
-        return _resolve_hub(model)
+        return _resolve_hub(model, allow_pickle=allow_pickle)
     raise ModelLoadError(
         f"'{model}' is neither an existing file or folder nor a Hugging Face id like 'org/name' or 'org/name:Q4_K_M'"
     )
@@ -77,7 +78,26 @@ def pick_gguf(files: list[str], quant: str | None, *, where: str, base: Path) ->
     raise ModelLoadError(f"no GGUF file in {where}")
 
 
-def _resolve_hub(model: str) -> ResolvedModel:
+_HF_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"]
+_PICKLE_PATTERNS = ["*.bin", "*.pt", "*.pth"]
+
+
+def _hf_weights_patterns(repo: str, files: list[str], *, allow_pickle: bool) -> list[str]:
+    """What to download of an HF repo: safetensors only, unless pickle weights are all it has and allowed."""
+    names = [f.rsplit("/", 1)[-1] for f in files]
+    if any(n.endswith(".safetensors") for n in names):
+        return _HF_PATTERNS
+    if any(n.endswith((".bin", ".pt", ".pth")) and not n.startswith("training_args") for n in names):
+        if allow_pickle:
+            return _HF_PATTERNS + _PICKLE_PATTERNS
+        raise ModelLoadError(
+            f"Hugging Face repo '{repo}' has only pickle weights (.bin/.pt), which can run code when loaded; "
+            "pass --allow-pickle if you trust it"
+        )
+    raise ModelLoadError(f"Hugging Face repo '{repo}' has config.json but no model weights (*.safetensors)")
+
+
+def _resolve_hub(model: str, *, allow_pickle: bool = False) -> ResolvedModel:
     """Download once into the standard Hugging Face cache (with a progress bar), then load from there."""
     from huggingface_hub import hf_hub_download, list_repo_files, snapshot_download
     from huggingface_hub.errors import (
@@ -101,7 +121,8 @@ def _resolve_hub(model: str) -> ResolvedModel:
             local = hf_hub_download(repo, str(chosen))
             return ResolvedModel(Path(local), model, "gguf")
         if "config.json" in files:
-            folder = snapshot_download(repo, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"])
+            patterns = _hf_weights_patterns(repo, files, allow_pickle=allow_pickle)
+            folder = snapshot_download(repo, allow_patterns=patterns)
             return ResolvedModel(Path(folder), model, "hf")
         raise ModelLoadError(f"Hugging Face repo '{repo}' has neither GGUF files nor config.json")
     except LocalEntryNotFoundError:

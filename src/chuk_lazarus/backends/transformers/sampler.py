@@ -1,0 +1,176 @@
+"""Per-sequence sampling over one row of logits, with llama.cpp's semantics so both backends agree.
+
+The order is llama.cpp's sampler chain: grammar mask, logit bias, penalties (over the last 64 sampled
+tokens), then greedy — or top-k, top-p, min-p, temperature and a seeded draw. Grammars are the same
+GBNF strings the llama.cpp backend gets, enforced through llguidance's token masks.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import llguidance
+import numpy as np
+import torch
+
+from ...engine.errors import InvalidRequest
+from ...engine.types import SamplingParams
+from ..base import RawLogprob
+
+log = logging.getLogger(__name__)
+
+# How far back presence/frequency/repeat penalties look (llama.cpp's default, as in its backend).
+_PENALTY_LAST_N = 64
+
+
+class SequenceSampler:
+    def __init__(
+        self,
+        params: SamplingParams,
+        grammar: str | None,
+        triggers: tuple[str, ...] = (),
+        *,
+        lltokenizer: llguidance.LLTokenizer | None,
+        render: Callable[[int], bytes] = lambda _token: b"",
+    ) -> None:
+        self.params = params
+        self.recent: collections.deque[int] = collections.deque(maxlen=_PENALTY_LAST_N)
+        self.generator: torch.Generator | None = None
+        if not params.greedy:
+            # One generator per sequence: a seeded request draws the same tokens whatever else runs.
+            self.generator = torch.Generator(device="cpu")
+            if params.seed is None:
+                self.generator.seed()
+            else:
+                self.generator.manual_seed(params.seed & 0xFFFFFFFFFFFFFFFF)
+        self.matcher: llguidance.LLMatcher | None = None
+        if grammar:
+            if lltokenizer is None:
+                raise InvalidRequest("this model's tokenizer cannot be used for constrained output")
+            self.matcher = _compile(grammar, lltokenizer)
+        self.lltokenizer = lltokenizer
+        # A lazy grammar (tool calls under tool_choice=auto) waits until the text so far matches one of
+        # `triggers` (llama.cpp's lazy-grammar semantics: whole-text match, grammar from group 1 on).
+        self.triggers = [re.compile(t) for t in triggers] if grammar else []
+        self.active = not self.triggers
+        self.render = render
+        self.text = bytearray()
+        bias = params.logit_bias
+        self.bias_ids = torch.tensor(list(bias.keys()), dtype=torch.long) if bias else None
+        self.bias_values = torch.tensor(list(bias.values()), dtype=torch.float32) if bias else None
+
+    def sample(self, row: torch.Tensor, logprobs: int | None) -> tuple[int, RawLogprob | None]:
+        """Pick the next token from one row of logits (any device/dtype); accept it into the grammar."""
+        logits = row.detach().to("cpu", torch.float32).clone()
+        raw = logits.clone() if logprobs is not None else None
+        if self.matcher is not None and self.active:
+            logits[~_allowed(self.matcher, logits.shape[0])] = float("-inf")
+        if self.bias_ids is not None and self.bias_values is not None:
+            valid = self.bias_ids < logits.shape[0]
+            logits[self.bias_ids[valid]] += self.bias_values[valid]
+        self._penalize(logits)
+        token = int(torch.argmax(logits)) if self.params.greedy else self._draw(logits)
+        if self.matcher is not None:
+            if self.active:
+                # A token the mask allowed is always accepted; EOS at an accepting state just stops it.
+                self.matcher.consume_token(token)
+            else:
+                self._watch(token)
+        self.recent.append(token)
+        return token, (_logprob(raw, token, logprobs) if raw is not None and logprobs is not None else None)
+
+    def _watch(self, token: int) -> None:
+        """Before a lazy grammar starts: look for a trigger; on one, feed the grammar the text from it."""
+        assert self.matcher is not None and self.lltokenizer is not None
+        self.text += self.render(token)
+        text = self.text.decode("utf-8", errors="ignore")
+        for pattern in self.triggers:
+            match = pattern.fullmatch(text)
+            if match is None:
+                continue
+            start = match.start(1) if pattern.groups else match.start()
+            tokens = self.lltokenizer.tokenize_str(text[start:])
+            if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
+                # The trigger text itself does not fit the grammar: leave the output unconstrained
+                # rather than masking every token (the tool parser will report a malformed call).
+                log.warning("lazy grammar rejected its trigger text %r", text[start:][:80])
+                self.matcher = None
+                return
+            self.active = True
+            return
+
+    def _penalize(self, logits: torch.Tensor) -> None:
+        p = self.params
+        if not self.recent or (
+            p.repeat_penalty == 1.0 and not p.frequency_penalty and not p.presence_penalty
+        ):
+            return
+        counts = collections.Counter(self.recent)
+        ids = torch.tensor(list(counts.keys()), dtype=torch.long)
+        n = torch.tensor(list(counts.values()), dtype=torch.float32)
+        values = logits[ids]
+        if p.repeat_penalty != 1.0:
+            values = torch.where(values <= 0, values * p.repeat_penalty, values / p.repeat_penalty)
+        values = values - n * p.frequency_penalty - p.presence_penalty
+        logits[ids] = values
+
+    def _draw(self, logits: torch.Tensor) -> int:
+        p = self.params
+        if p.top_k > 0 and p.top_k < logits.shape[0]:
+            kth = torch.topk(logits, p.top_k).values[-1]
+            logits[logits < kth] = float("-inf")
+        if p.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True)
+            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+            # Keep the smallest prefix whose mass reaches top_p: drop a token when the mass before it does.
+            drop = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= p.top_p
+            logits[order[drop]] = float("-inf")
+        if p.min_p > 0.0:
+            probs = torch.softmax(logits, dim=-1)
+            logits[probs < p.min_p * probs.max()] = float("-inf")
+        probs = torch.softmax(logits / max(p.temperature, 1e-6), dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def _allowed(matcher: llguidance.LLMatcher, n_vocab: int) -> torch.Tensor:
+    """The grammar's next-token mask as bools. Not llguidance.torch: its kernel goes through
+    torch.compile, which needs a C++/Triton toolchain at run time and stalls the first request."""
+    bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
+    allowed = np.zeros(n_vocab, dtype=bool)
+    n = min(n_vocab, bits.shape[0])
+    allowed[:n] = bits[:n].astype(bool)
+    return torch.from_numpy(allowed)
+
+
+def _compile(grammar: str, lltokenizer: llguidance.LLTokenizer) -> llguidance.LLMatcher:
+    try:
+        definition = llguidance.grammar_from("gbnf", grammar)
+    except Exception as exc:  # noqa: BLE001 - llguidance raises plain ValueError/RuntimeError
+        raise InvalidRequest(f"the output constraint could not be compiled to a grammar: {exc}") from None
+    matcher = llguidance.LLMatcher(lltokenizer, definition)
+    if matcher.is_error():
+        raise InvalidRequest(
+            f"the output constraint could not be compiled to a grammar: {matcher.get_error()}"
+        )
+    return matcher
+
+
+def _logprob(raw: torch.Tensor, token: int, top_n: int) -> RawLogprob:
+    """From the model's own distribution (before any sampling transform), as llama.cpp's backend does."""
+    logz = torch.log_softmax(raw.to(torch.float64), dim=-1)
+    top: tuple[tuple[int, float], ...] = ()
+    if top_n > 0:
+        values, ids = torch.topk(logz, min(top_n, logz.shape[0]))
+        top = tuple((int(t), float(v)) for t, v in zip(ids.tolist(), values.tolist()))
+    return RawLogprob(float(logz[token]), top)
+
+
+def make_lltokenizer(tokenizer: Any, eos_ids: list[int], n_vocab: int) -> llguidance.LLTokenizer:
+    """llguidance's view of the vocabulary (built once per model: about a second for 50k tokens)."""
+    import llguidance.hf
+
+    return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab, eos_token=eos_ids)
