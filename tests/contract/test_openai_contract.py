@@ -18,16 +18,6 @@ pytestmark = pytest.mark.contract
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def warm(client: openai.OpenAI, **kwargs: object) -> None:
-    """Run a request once so its prompt sits in the prefix cache.
-
-    With 16-bit weights llama.cpp's CPU matmuls are not batch-invariant: a prompt token decoded alone
-    and the same token decoded inside a longer batch differ around 1e-3 in logprob (measured). Exact-text
-    comparisons therefore compare requests that reach the model in the same shape: both after a warm-up.
-    """
-    client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
-
-
 @pytest.fixture(scope="module")
 def server(lazarus_openai_server: LazarusProcess) -> LazarusProcess:
     return lazarus_openai_server
@@ -35,12 +25,19 @@ def server(lazarus_openai_server: LazarusProcess) -> LazarusProcess:
 
 @pytest.fixture(scope="module")
 def client(server: LazarusProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="lazarus", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="lazarus", max_retries=0, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def model(client: openai.OpenAI) -> str:
     return client.models.list().data[0].id
+
+
+@pytest.fixture(scope="module")
+def exact(lazarus_exact_server: LazarusProcess) -> tuple[openai.OpenAI, str]:
+    """A client of the server whose outputs do not depend on batch shape (see conftest), and its model."""
+    client = openai.OpenAI(base_url=f"{lazarus_exact_server.base_url}/v1", api_key="x", max_retries=0, timeout=600)
+    return client, client.models.list().data[0].id
 
 
 def test_list_models_names_the_embedded_model(client: openai.OpenAI, embedded_model_name: str) -> None:
@@ -63,10 +60,10 @@ def test_non_streaming_chat_answers_with_real_usage(client: openai.OpenAI, model
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
-def test_streamed_text_equals_non_streamed_text(client: openai.OpenAI, model: str) -> None:
+def test_streamed_text_equals_non_streamed_text(exact: tuple[openai.OpenAI, str]) -> None:
+    client, model = exact
     kwargs = dict(model=model, messages=[{"role": "user", "content": "Count to ten."}], temperature=0, seed=7,
                   max_tokens=48)  # fmt: skip
-    warm(client, **kwargs)
     whole = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     chunks = list(client.chat.completions.create(stream=True, **kwargs))  # type: ignore[call-overload]
     for chunk in chunks:
@@ -79,30 +76,32 @@ def test_streamed_text_equals_non_streamed_text(client: openai.OpenAI, model: st
     assert finishes == [whole.choices[0].finish_reason]
 
 
-def test_seeded_sampling_is_reproducible(client: openai.OpenAI, model: str) -> None:
+def test_seeded_sampling_is_reproducible(exact: tuple[openai.OpenAI, str]) -> None:
+    client, model = exact
     kwargs = dict(model=model, messages=[{"role": "user", "content": "Tell me a story."}], temperature=0.9,
                   seed=1234, max_tokens=24)  # fmt: skip
-    warm(client, **kwargs)
     first = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     second = client.chat.completions.create(**kwargs)  # type: ignore[call-overload]
     assert first.choices[0].message.content == second.choices[0].message.content
 
 
-def test_stop_string_ends_text_and_never_leaks(client: openai.OpenAI, model: str) -> None:
-    warm(client, model=model, messages=QUESTION, temperature=0, max_tokens=1)
-    base = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=40)
+def test_stop_string_ends_text_and_never_leaks(exact: tuple[openai.OpenAI, str]) -> None:
+    client, model = exact
+    prompt = [{"role": "user", "content": "Tell me about the history of Rome."}]
+    base = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=40)
     text = base.choices[0].message.content or ""
-    assert " of " in text
-    stopped = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=40,
-                                             stop=[" of "])  # fmt: skip
-    assert stopped.choices[0].message.content == text[: text.index(" of ")]
+    words = text.split(" ")
+    assert len(words) > 4, text
+    stop = " " + words[3]  # a stop string that occurs mid-answer, found from the answer itself
+    expected = text[: text.index(stop)]
+    stopped = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=40, stop=[stop])
+    assert stopped.choices[0].message.content == expected
     assert stopped.choices[0].finish_reason == "stop"
-    stream = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=40,
-                                            stop=" of ", stream=True)  # fmt: skip
-    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == text[: text.index(" of ")]
+    stream = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=40, stop=stop,
+                                            stream=True)  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == expected
 
 
-@pytest.mark.parametrize("limit", [1, 5])
 def test_max_tokens_gives_length_with_exactly_that_many_tokens(client: openai.OpenAI, model: str, limit: int) -> None:
     prompt = [{"role": "user", "content": "Write a long essay about the history of Rome."}]
     response = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=limit)
@@ -114,8 +113,8 @@ def test_max_tokens_gives_length_with_exactly_that_many_tokens(client: openai.Op
     assert newer.choices[0].finish_reason == "length"
 
 
-def test_n_two_returns_two_choices(client: openai.OpenAI, model: str) -> None:
-    warm(client, model=model, messages=QUESTION, max_tokens=1)
+def test_n_two_returns_two_choices(exact: tuple[openai.OpenAI, str]) -> None:
+    client, model = exact
     response = client.chat.completions.create(model=model, messages=QUESTION, n=2, temperature=0.8, seed=3,
                                               max_tokens=12)  # fmt: skip
     assert [c.index for c in response.choices] == [0, 1]
