@@ -34,6 +34,21 @@ def lazarus_openai_server() -> Iterator[LazarusProcess]:
 
 
 @pytest.fixture(scope="session")
+def lazarus_exact_server() -> Iterator[LazarusProcess]:
+    """The embedded model's shipped Q4_1 file, for tests that compare exact texts across requests.
+
+    llama.cpp's CPU matmuls for 16-bit (and 32-bit) weights take a different kernel for one row than
+    for many, so the same token decoded alone or inside a larger batch (concurrent requests, a cached
+    prefix) differs around 1e-3 in logprob — enough to flip a sampled token now and then (measured).
+    Q4_1 goes through the same quantized dot product for every row, so its outputs are exactly
+    reproducible whatever else is in the batch (measured: identical with and without a cached prefix).
+    """
+    server = LazarusProcess(["--model", "smollm2-135m:q4_1", "--parallel", "4"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def lazarus_auth_server() -> Iterator[LazarusProcess]:
     """A server started with --api-key (OpenAI protocol; other protocols start their own)."""
     server = LazarusProcess(["--api-key", API_KEY, "--parallel", "2"])
