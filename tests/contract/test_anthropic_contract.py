@@ -53,6 +53,15 @@ def client(server: LazarusProcess) -> anthropic.Anthropic:
 
 
 @pytest.fixture(scope="module")
+def exact_client() -> Iterator[anthropic.Anthropic]:
+    """The shipped Q4_1 file, whose numerics do not depend on batching or a cached prefix (see
+    `lazarus_exact_server` in conftest): for comparing exact texts across two requests."""
+    process = LazarusProcess(["--protocols", "anthropic", "--model", "smollm2-135m:q4_1", "--parallel", "1"])
+    yield anthropic.Anthropic(base_url=process.base_url, api_key="unused", max_retries=0, timeout=300)
+    process.stop()
+
+
+@pytest.fixture(scope="module")
 def model(client: anthropic.Anthropic) -> str:
     return client.models.list().data[0].id
 
@@ -86,12 +95,13 @@ def test_messages_create(client: anthropic.Anthropic, model: str) -> None:
     assert message._request_id and message._request_id.startswith("req_")
 
 
-def test_stream_final_message_equals_create(client: anthropic.Anthropic, model: str) -> None:
+def test_stream_final_message_equals_create(exact_client: anthropic.Anthropic) -> None:
+    model = exact_client.models.list().data[0].id
     kwargs: dict[str, Any] = {
         "model": model, "max_tokens": 24, "messages": [{"role": "user", "content": "Count to ten."}], "extra_body": GREEDY,
     }  # fmt: skip
-    whole = client.messages.create(**kwargs)
-    with client.messages.stream(**kwargs) as stream:
+    whole = exact_client.messages.create(**kwargs)
+    with exact_client.messages.stream(**kwargs) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert len(pieces) > 1
@@ -176,22 +186,22 @@ def test_tool_choice_any_gives_valid_tool_use(client: anthropic.Anthropic, model
 
 
 def test_streamed_input_json_delta_joins_to_the_input(client: anthropic.Anthropic, model: str) -> None:
-    whole = forced_tool_call(client, model)
-    expected = next(b for b in whole.content if b.type == "tool_use").input
-    events = list(client.messages.create(model=model, max_tokens=60, messages=WEATHER_QUESTION, extra_body=GREEDY,
-                                         tools=[WEATHER_TOOL], tool_choice={"type": "any"}, stream=True))  # type: ignore[list-item]  # fmt: skip
-    starts = [e for e in events if e.type == "content_block_start" and e.content_block.type == "tool_use"]
-    assert starts and starts[0].content_block.input == {}
-    index = starts[0].index
-    fragments = [e.delta.partial_json for e in events  # type: ignore[union-attr]
-                 if e.type == "content_block_delta" and e.index == index and e.delta.type == "input_json_delta"]  # fmt: skip
-    assert len(fragments) >= 1
-    assert json.loads("".join(fragments)) == expected
-    jsonschema.validate(expected, WEATHER_TOOL["input_schema"])
+    fragments: list[str] = []
     with client.messages.stream(model=model, max_tokens=60, messages=WEATHER_QUESTION, extra_body=GREEDY,
                                 tools=[WEATHER_TOOL], tool_choice={"type": "any"}) as stream:  # type: ignore[list-item]  # fmt: skip
+        for event in stream:
+            if event.type == "content_block_start":
+                assert event.content_block.type == "tool_use" and event.content_block.input == {}
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                assert event.index == 0
+                fragments.append(event.delta.partial_json)
         final = stream.get_final_message()
-    assert next(b.model_dump() for b in final.content if b.type == "tool_use")["input"] == expected
+    assert final.stop_reason == "tool_use"
+    call = next(b for b in final.content if b.type == "tool_use")
+    assert call.id.startswith("toolu_") and call.name == "get_weather"
+    assert len(fragments) >= 1
+    assert json.loads("".join(fragments)) == call.input
+    jsonschema.validate(call.input, WEATHER_TOOL["input_schema"])
 
 
 def test_tool_choice_named_tool(client: anthropic.Anthropic, model: str) -> None:
