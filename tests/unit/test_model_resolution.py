@@ -104,3 +104,32 @@ def test_cli_rejects_unknown_protocols() -> None:
 def test_cli_version() -> None:
     done = subprocess.run([sys.executable, "-m", "chuk_lazarus.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("lazarus ")
+
+
+def _fake_hub_cache(root: Path, repo: str, files: dict[str, Path]) -> None:
+    """The standard HF cache layout (refs/main -> snapshots/<commit>/<file>), as a download leaves it."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    folder = root / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, source in files.items():
+        (snapshot / name).symlink_to(source)
+
+
+def test_hub_id_resolves_from_a_populated_cache_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants as constants
+
+    shipped = shipped_gguf_path()
+    _fake_hub_cache(tmp_path, "acme/smol-GGUF", {"smol.Q4_1.gguf": shipped, "smol.Q8_0.gguf": shipped})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    picked = resolve_model("acme/smol-GGUF:Q4_1")
+    assert picked.path.name == "smol.Q4_1.gguf" and picked.format == "gguf" and picked.name == "acme/smol-GGUF:Q4_1"
+    assert picked.path.read_bytes()[:4] == b"GGUF"
+    # Without a quant, the preference order picks Q8_0 over Q4_1.
+    assert resolve_model("acme/smol-GGUF").path.name == "smol.Q8_0.gguf"
+    with pytest.raises(ModelLoadError, match="no GGUF file matching 'Q2_K'"):
+        resolve_model("acme/smol-GGUF:Q2_K")
