@@ -4,6 +4,7 @@ cancellation within one step, bounded admission."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 
 import httpx
@@ -30,11 +31,27 @@ def _request(
     return GenerationRequest(messages=messages, max_tokens=max_tokens, sampling=sampling)
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[ModelEngine]:
-    eng = asyncio.run(ModelEngine.load(None, parallel=16, threads=2))
-    yield eng
-    asyncio.run(eng.aclose())
+_ENGINES: dict[str, ModelEngine] = {}
+
+
+async def _load(model: str) -> ModelEngine:
+    if model not in _ENGINES:
+        # One thread: llama.cpp's spinning thread pool degrades badly when cores are oversubscribed.
+        _ENGINES[model] = await ModelEngine.load(model, parallel=16, threads=1)
+    return _ENGINES[model]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_engines() -> Iterator[None]:
+    yield
+    for eng in _ENGINES.values():
+        asyncio.run(eng.aclose())
+    _ENGINES.clear()
+
+
+@pytest.fixture
+async def engine() -> ModelEngine:
+    return await _load("smollm2-135m")  # the 16-bit copy `lazarus serve` serves by default
 
 
 def _scheduler(engine: ModelEngine):  # type: ignore[no-untyped-def]
@@ -48,10 +65,17 @@ async def _wait_idle(engine: ModelEngine, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("temperature", [0.0, 0.8], ids=["greedy", "seeded-t0.8"])
-async def test_sixteen_concurrent_requests_match_each_request_alone(
-    engine: ModelEngine, temperature: float
-) -> None:
+# Q4_1 (the shipped file): llama.cpp's quantized kernels give bit-identical logits whatever the batch,
+# so even seeded sampling must match exactly. F16: llama.cpp multiplies a 1-token batch with a different
+# kernel (vec_dot_f16) than a multi-token one (tinyBLAS), logits differ by ~1e-2, so there only greedy
+# output is required to match (llama-server has the same property on that file).
+@pytest.mark.parametrize(
+    ("model", "temperature"),
+    [("smollm2-135m", 0.0), ("smollm2-135m:q4_1", 0.0), ("smollm2-135m:q4_1", 0.8)],
+    ids=["f16-greedy", "q4_1-greedy", "q4_1-seeded-t0.8"],
+)
+async def test_sixteen_concurrent_requests_match_each_request_alone(model: str, temperature: float) -> None:
+    engine = await _load(model)
     alone = [(await engine.agenerate(_request(i, temperature))).text for i in range(16)]
     together = await asyncio.gather(*(engine.agenerate(_request(i, temperature)) for i in range(16)))
     mismatched = [i for i in range(16) if together[i].text != alone[i]]
@@ -77,12 +101,18 @@ async def test_requests_arriving_together_compute_a_shared_prefix_once(engine: M
 async def test_a_cancelled_stream_frees_its_sequence_within_one_step(engine: ModelEngine) -> None:
     await _wait_idle(engine)
     sched = _scheduler(engine)
-    stream = await engine.start(_request(0, 0.8, max_tokens=2000))
-    busy = await engine.start(_request(1, 0.8, max_tokens=2000))  # keeps the scheduler stepping
+    model = engine.backend.model  # type: ignore[attr-defined]
+    endless = SamplingParams(
+        temperature=0.8, seed=1, logit_bias={t: -100.0 for t in range(8) if model.is_eog(t)}
+    )
+    stream = await engine.start(dataclasses.replace(_request(0, 0.8, max_tokens=2000), sampling=endless))
+    # Another sequence keeps the scheduler stepping.
+    busy = await engine.start(dataclasses.replace(_request(1, 0.8, max_tokens=2000), sampling=endless))
     async for event in stream:
         if isinstance(event, TextDelta):
             break
-    assert engine.load_stats()["active"] == 2
+    while engine.load_stats()["active"] != 2:
+        await asyncio.sleep(0.001)
     step_at_cancel = sched.steps
     await stream.aclose()
     while engine.load_stats()["active"] != 1:

@@ -85,7 +85,10 @@ class Scheduler:
         params.n_seq_max = n_parallel
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
-        params.kv_unified = True  # one KV pool: sequences can share prefix cells (seq_cp)
+        # One KV stream per sequence: a sequence's cells always sit in position order at the same
+        # indices, so its floats do not depend on what else is batched with it (a unified pool
+        # interleaves sequences, which changes summation order and makes seeded sampling drift).
+        params.kv_unified = False
         params.no_perf = True
         self.ctx = C.llama_init_from_model(model.handle, params)
         if not self.ctx:
@@ -175,8 +178,10 @@ class Scheduler:
 
     def _start(self, job: BackendJob, slot: _Slot, reuse: int, source: _Slot | None) -> None:
         if source is not None:
-            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-            C.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, 0, reuse)
+            # Across streams llama.cpp copies a whole sequence (a buffer copy at the next decode);
+            # then the part past the shared prefix is dropped.
+            C.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
             slot.cached = source.cached[:reuse]
         elif not C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1):
             # Some memories (recurrent models) cannot drop a tail: start this sequence afresh.
@@ -245,7 +250,11 @@ class Scheduler:
                     token = int(greedy[slot.output_row])
                 else:
                     token = slot.sampler.sample(self.ctx, slot.batch_index)
-                self._emit(slot, token)
+                try:
+                    self._emit(slot, token)
+                except Exception as exc:  # a broken sink (its event loop closed) ends only its own job
+                    log.exception("token delivery failed")
+                    self._fail(slot, GenerationFailed(f"generation failed: {exc}"))
 
     def _emit(self, slot: _Slot, token: int) -> None:
         job = slot.job
@@ -292,7 +301,10 @@ class Scheduler:
         slot.cached.clear()
         self._release(slot)
         if job is not None:
-            job.sink.on_error(error)
+            try:
+                job.sink.on_error(error)
+            except Exception:
+                log.exception("could not report a failed generation")
 
     def _release(self, slot: _Slot) -> None:
         # A prefill that never finished leaves a partial prompt in memory: still a valid prefix.
