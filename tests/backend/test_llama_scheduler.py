@@ -126,6 +126,8 @@ async def test_a_full_queue_refuses_at_once_and_accepted_requests_complete() -> 
     eng = await ModelEngine.load(None, parallel=1, max_queue=1, threads=1)
     try:
         running = await eng.start(_request(0, 0.0, max_tokens=24))
+        while eng.load_stats()["active"] != 1:  # admitted: the queue is empty again
+            await asyncio.sleep(0.001)
         queued = await eng.start(_request(1, 0.0, max_tokens=24))
         with pytest.raises(Overloaded) as refused:
             await eng.start(_request(2, 0.0))

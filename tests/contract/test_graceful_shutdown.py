@@ -16,7 +16,7 @@ pytestmark = pytest.mark.contract
 
 
 def test_sigterm_finishes_the_stream_in_flight_then_exits_zero() -> None:
-    server = LazarusProcess(["--parallel", "2"])
+    server = LazarusProcess(["--parallel", "2", "--threads", "1"])
     try:
         started = threading.Event()
         frames: list[dict] = []  # type: ignore[type-arg]
@@ -26,7 +26,7 @@ def test_sigterm_finishes_the_stream_in_flight_then_exits_zero() -> None:
             body = {
                 "model": "smollm2-135m-instruct",
                 "messages": [{"role": "user", "content": "Count from 1 to 1000, one number per line."}],
-                "max_tokens": 300,
+                "max_tokens": 64,
                 "temperature": 0,
                 "stream": True,
             }

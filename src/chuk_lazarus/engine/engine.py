@@ -12,11 +12,13 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Backend, BackendFinish, BackendJob, RawLogprob
+from .delivery import LoopPoster
 from .errors import GenerationFailed, InvalidRequest
 from .output import OutputPipeline
 from .prompt import PromptPlan, plan_prompt
@@ -69,6 +71,9 @@ class ModelEngine:
         self.aliases = aliases
         self.loaded_at = time.time()
         self.load_duration_ns = 0
+        # One event deliverer per event loop that asks for generations (usually exactly one).
+        self._posters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPoster]
+        self._posters = weakref.WeakKeyDictionary()
 
     @classmethod
     async def load(
@@ -131,7 +136,10 @@ class ModelEngine:
         plan = await self.plan(request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event | Exception] = asyncio.Queue()
-        sink = _QueueSink(loop, queue, self.backend, plan, request)
+        poster = self._posters.get(loop)
+        if poster is None:
+            poster = self._posters[loop] = LoopPoster(loop)
+        sink = _QueueSink(poster, queue, self.backend, plan, request)
         job = BackendJob(
             prompt_tokens=plan.tokens,
             sampling=request.sampling,
@@ -220,13 +228,13 @@ class _QueueSink:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        poster: LoopPoster,
         queue: asyncio.Queue[Event | Exception],
         backend: Backend,
         plan: PromptPlan,
         request: GenerationRequest,
     ) -> None:
-        self.loop = loop
+        self.poster = poster
         self.queue = queue
         self.backend = backend
         self.pipeline = OutputPipeline(request.stop, plan.make_parser())
@@ -240,7 +248,7 @@ class _QueueSink:
     def _post(self, item: Event | Exception) -> None:
         if isinstance(item, ToolCallStart):
             self.saw_tool_call = True
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        self.poster.post(self.queue, item)
 
     def on_prompt_done(self, cached_tokens: int) -> None:
         self.cached = cached_tokens

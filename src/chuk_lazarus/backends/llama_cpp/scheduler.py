@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import llama_cpp as C
 import numpy as np
 
+from ...engine.delivery import batched_delivery
 from ...engine.errors import GenerationFailed, Overloaded
 from ..base import BackendFinish, BackendJob, RawLogprob
 from .batch import Batch
@@ -243,6 +244,10 @@ class Scheduler:
                 shape=(batch.n_outputs, self.model.n_vocab),
             )
             greedy = logits.argmax(axis=1)
+        with batched_delivery():  # one event-loop wake-up per step, not one per token
+            self._sample_all(active, greedy)
+
+    def _sample_all(self, active: list[_Slot], greedy: np.ndarray | None) -> None:
         for slot in active:
             if slot.busy:
                 if slot.sampler is None:
