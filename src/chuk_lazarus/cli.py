@@ -30,6 +30,11 @@ _FLAGS: list[tuple[str, str, str | None, str]] = [
     ("--threads", "threads", "-t", "N"),
     ("--batch-size", "batch_size", "-b", "N"),
     ("--max-queue", "max_queue", None, "N"),
+    ("--tool-parser", "tool_parser", None, "NAME"),
+    ("--device", "device", None, "DEVICE"),
+    ("--dtype", "dtype", None, "DTYPE"),
+    ("--trust-remote-code", "trust_remote_code", None, ""),
+    ("--allow-pickle", "allow_pickle", None, ""),
     ("--max-body-mb", "max_body_mb", None, "MIB"),
     ("--log-level", "log_level", None, "LEVEL"),
 ]
@@ -44,6 +49,9 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default = field.default
         help_text = f"{field.description} (default: {default})" if default is not None else field.description
         names = [flag, short] if short else [flag]
+        if field.annotation is bool:  # a switch: present means on
+            parser.add_argument(*names, dest=name, action="store_true", default=argparse.SUPPRESS, help=field.description)
+            continue
         parser.add_argument(*names, dest=name, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
 
 
@@ -92,6 +100,12 @@ def _serve(raw: dict[str, Any], parser: argparse.ArgumentParser) -> int:
         parser.error(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
     except ValueError as exc:
         parser.error(f"--protocols: {exc}")
+    from .tools import available_parsers
+
+    if settings.tool_parser is not None and settings.tool_parser not in available_parsers():
+        parser.error(f"--tool-parser: unknown '{settings.tool_parser}'; choose from: {', '.join(available_parsers())}")
+    if settings.backend not in ("auto", "llama.cpp", "transformers"):
+        parser.error(f"--backend: unknown '{settings.backend}'; choose from: auto, llama.cpp, transformers")
     level = settings.log_level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         parser.error(f"--log-level: unknown level '{settings.log_level}'")
@@ -121,6 +135,11 @@ async def _run(settings: Any, protocols: list[Any]) -> int:
                 threads=settings.threads,
                 batch_size=settings.batch_size,
                 max_queue=settings.max_queue,
+                tool_parser=settings.tool_parser,
+                device=settings.device,
+                dtype=settings.dtype,
+                trust_remote_code=settings.trust_remote_code,
+                allow_pickle=settings.allow_pickle,
             ),
         )
     except LazarusError as exc:

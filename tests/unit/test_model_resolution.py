@@ -133,3 +133,17 @@ def test_hub_id_resolves_from_a_populated_cache_offline(tmp_path: Path, monkeypa
     assert resolve_model("acme/smol-GGUF").path.name == "smol.Q8_0.gguf"
     with pytest.raises(ModelLoadError, match="no GGUF file matching 'Q2_K'"):
         resolve_model("acme/smol-GGUF:Q2_K")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--tool-parser", "bogus"), "--tool-parser: unknown 'bogus'"),
+        (("--backend", "vllm"), "--backend: unknown 'vllm'"),
+        (("--port", "99999"), "--port"),
+        (("--max-tokens", "0"), "--max-tokens"),
+    ],
+)
+def test_cli_rejects_bad_flags_before_loading(args: tuple[str, ...], message: str) -> None:
+    done = _serve(*args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

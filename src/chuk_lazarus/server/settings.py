@@ -26,5 +26,11 @@ class ServeSettings(BaseSettings):
     batch_size: int = Field(512, ge=1, description="tokens per decode step")
     max_queue: int = Field(64, ge=0, description="requests that may wait for a free sequence; "
                            "past it new requests are refused with 503/529")  # fmt: skip
+    tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, pythonic "
+                                    "or json (default: detected from the chat template)")  # fmt: skip
+    device: str = Field("auto", description="transformers backend: auto, cpu, cuda[:N] or mps")
+    dtype: str = Field("auto", description="transformers backend: auto, float32, float16 or bfloat16")
+    trust_remote_code: bool = Field(False, description="transformers backend: run code shipped in the model repo")
+    allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt (pickle) checkpoints")
     max_body_mb: float = Field(16.0, gt=0, description="largest request body accepted, in MiB")
     log_level: str = Field("info", description="debug, info, warning or error")
