@@ -193,7 +193,9 @@ class Scheduler:
             slot.sampler = (
                 None
                 if _plain_greedy(job)
-                else SequenceSampler(self.model.vocab, self.model.n_vocab, job.sampling, job.grammar)
+                else SequenceSampler(
+                    self.model.vocab, self.model.n_vocab, job.sampling, job.grammar, job.grammar_triggers
+                )
             )
         except Exception as exc:  # noqa: BLE001 - reported to this request, the worker goes on
             job.sink.on_error(exc)
