@@ -20,7 +20,7 @@ def schema_to_gbnf(schema: dict[str, Any], *, param: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return str(json_schema_to_gbnf(json.dumps(schema)))
     except RecursionError:
         raise InvalidRequest("the JSON schema is recursive in a way the grammar cannot express", param=param) from None
     except Exception as exc:

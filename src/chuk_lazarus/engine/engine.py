@@ -26,6 +26,7 @@ from .templates import ChatTemplate
 from .types import (
     Event,
     Finish,
+    FinishReason,
     GenerationRequest,
     GenerationResult,
     ModelInfo,
@@ -270,7 +271,7 @@ class _QueueSink:
         except InvalidRequest as exc:
             self._post(exc)
             return
-        finish_reason = "length" if reason == "length" else ("tool_calls" if self.saw_tool_call else "stop")
+        finish_reason: FinishReason = "length" if reason == "length" else ("tool_calls" if self.saw_tool_call else "stop")
         now = time.perf_counter_ns()
         self._post(
             Finish(

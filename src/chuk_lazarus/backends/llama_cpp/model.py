@@ -19,7 +19,7 @@ def _route_llama_logs() -> None:
     """Send llama.cpp's own logging to Python logging (debug), instead of flooding stderr."""
     llama_log = logging.getLogger("llama_cpp.native")
 
-    @C.llama_log_callback  # type: ignore[misc]
+    @C.llama_log_callback  # type: ignore[untyped-decorator]
     def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
         message = text.decode("utf-8", errors="replace").rstrip()
         if message:
