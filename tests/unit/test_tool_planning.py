@@ -153,3 +153,14 @@ def test_prefix_rules_leaves_literals_alone() -> None:
     renamed = prefix_rules(gbnf, "t0-")
     assert renamed.splitlines()[0] == 't0-root ::= "{" t0-space t0-item "root" [a-z]{1,3}'
     assert re.search(r'^t0-item ::= "\\"item\\"" t0-space$', renamed, re.MULTILINE)
+
+
+def test_small_integer_ranges_are_enforced() -> None:
+    # llama-cpp-python's converter ignores minimum/maximum; small ranges become enums so they hold.
+    from chuk_lazarus.engine.constraints import schema_to_gbnf
+
+    gbnf = schema_to_gbnf(
+        {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 3}}, "required": ["n"]},
+        param="x",
+    )
+    assert 'n ::= "1" | "2" | "3"' in gbnf
