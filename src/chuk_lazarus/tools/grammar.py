@@ -51,7 +51,10 @@ def tool_call_grammar(
     for n, (tool, index) in enumerate(zip(tools, indices)):
         params = schema_to_gbnf(tool.parameters, param=f"tools[{index}].function.parameters")
         prefix = f"t{n}-"
-        rules.append(prefix_rules(params, prefix))
+        # Arguments come out compact (`{"a":1}`, `{}`), the form OpenAI's own calls have: the converter's
+        # optional space between JSON tokens is taken away. Also fewer tokens for the model to write.
+        compact = re.sub(rf"^{prefix}space ::= .*$", f'{prefix}space ::= ""', prefix_rules(params, prefix), flags=re.M)
+        rules.append(compact)
         rules.append(
             f'lzcall-{n} ::= "{{" lz-ws "\\"name\\"" lz-ws ":" lz-ws {gbnf_literal(json.dumps(tool.name))} '
             f'lz-ws "," lz-ws "\\"{fmt.args_key}\\"" lz-ws ":" lz-ws {prefix}root lz-ws "}}"'
