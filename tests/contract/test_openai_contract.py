@@ -102,6 +102,7 @@ def test_stop_string_ends_text_and_never_leaks(exact: tuple[openai.OpenAI, str])
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == expected
 
 
+@pytest.mark.parametrize("limit", [1, 5])
 def test_max_tokens_gives_length_with_exactly_that_many_tokens(client: openai.OpenAI, model: str, limit: int) -> None:
     prompt = [{"role": "user", "content": "Write a long essay about the history of Rome."}]
     response = client.chat.completions.create(model=model, messages=prompt, temperature=0, max_tokens=limit)
