@@ -13,7 +13,6 @@ One worker thread owns the `llama_context`. Each step it
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import logging
 import threading
@@ -23,7 +22,8 @@ import llama_cpp as C
 import numpy as np
 
 from ...engine.delivery import batched_delivery
-from ...engine.errors import GenerationFailed, Overloaded
+from ...engine.errors import GenerationFailed
+from ..admission import AdmissionQueue
 from ..base import BackendFinish, BackendJob, RawLogprob
 from .batch import Batch
 from .model import LlamaModel
@@ -64,7 +64,7 @@ def _plain_greedy(job: BackendJob) -> bool:
     )
 
 
-class Scheduler:
+class Scheduler(AdmissionQueue):
     def __init__(
         self,
         model: LlamaModel,
@@ -75,10 +75,10 @@ class Scheduler:
         n_batch: int,
         max_queue: int,
     ) -> None:
+        super().__init__(max_queue)
         self.model = model
         self.n_ctx_per_seq = n_ctx_per_seq
         self.n_batch = n_batch
-        self.max_queue = max_queue
         params = C.llama_context_default_params()
         params.n_ctx = n_ctx_per_seq * n_parallel
         params.n_batch = n_batch
@@ -97,27 +97,11 @@ class Scheduler:
         self.memory = C.llama_get_memory(self.ctx)
         self.batch = Batch(n_batch)
         self.slots = [_Slot(seq_id=i) for i in range(n_parallel)]
-        self.queue: collections.deque[BackendJob] = collections.deque()
-        self.cond = threading.Condition()
-        self.closing = False
         self.steps = 0
         self.thread = threading.Thread(target=self._run, name="lazarus-llama-cpp", daemon=True)
         self.thread.start()
 
     # -- called from any thread -----------------------------------------------------------------
-
-    def submit(self, job: BackendJob) -> None:
-        with self.cond:
-            if self.closing:
-                raise Overloaded("the server is shutting down")
-            if len(self.queue) >= self.max_queue:
-                raise Overloaded(f"the request queue is full ({self.max_queue} waiting); retry shortly")
-            self.queue.append(job)
-            self.cond.notify()
-
-    def wake(self) -> None:
-        with self.cond:
-            self.cond.notify()
 
     def stats(self) -> dict[str, int]:
         # Read without the lock: /health must never wait for a step, and approximate counts are fine.

@@ -11,7 +11,6 @@ Each step the worker
 
 from __future__ import annotations
 
-import collections
 import inspect
 import logging
 import threading
@@ -21,7 +20,8 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache
 
-from ...engine.errors import GenerationFailed, Overloaded
+from ...engine.errors import GenerationFailed
+from ..admission import AdmissionQueue
 from ..base import BackendFinish, BackendJob
 from .batch import DecodeBatch, mergeable
 from .sampler import SequenceSampler
@@ -41,7 +41,7 @@ class _Seq:
     done: bool = field(default=False)
 
 
-class Scheduler:
+class Scheduler(AdmissionQueue):
     def __init__(
         self,
         model: Any,
@@ -53,38 +53,22 @@ class Scheduler:
         chunk_size: int,
         max_queue: int,
     ) -> None:
+        super().__init__(max_queue)
         self.model = model
         self.vocab = vocab
         self.device = device
         self.n_ctx_per_seq = n_ctx_per_seq
         self.parallel = parallel
         self.chunk_size = chunk_size
-        self.max_queue = max_queue
         # transformers 5.2x renamed forward's `past_key_values` to `cache` (the old name warns).
         params = inspect.signature(model.forward).parameters
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
-        self.queue: collections.deque[BackendJob] = collections.deque()
         self.prefilling: list[_Seq] = []
         self.batches: list[DecodeBatch] = []
-        self.cond = threading.Condition()
-        self.closing = False
         self.thread = threading.Thread(target=self._run, name="lazarus-transformers", daemon=True)
         self.thread.start()
 
     # -- called from any thread -----------------------------------------------------------------
-
-    def submit(self, job: BackendJob) -> None:
-        with self.cond:
-            if self.closing:
-                raise Overloaded("the server is shutting down")
-            if len(self.queue) >= self.max_queue:
-                raise Overloaded(f"the request queue is full ({self.max_queue} waiting); retry shortly")
-            self.queue.append(job)
-            self.cond.notify()
-
-    def wake(self) -> None:
-        with self.cond:
-            self.cond.notify()
 
     def stats(self) -> dict[str, int]:
         with self.cond:
