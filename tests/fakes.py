@@ -1,12 +1,14 @@
 """A scripted stand-in for `ModelEngine`, for fast in-process router tests (no model, exact frames).
 
 Each test scripts what the engine does: the events a generation yields, an error raised before any
-event (`start_error`), or an error raised after some events (`mid_stream_error`). Every request the
-router made is recorded in `requests`, so tests can assert the wire -> engine conversion too.
+event (`start_error`), an error raised after some events (`mid_stream_error`), or a generation that
+never ends by itself (`hang`, for client-disconnect tests). Every request the router made is recorded
+in `requests`, so tests can assert the wire -> engine conversion too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,14 +27,18 @@ from chuk_lazarus.engine.types import (
 MODEL = "fake-model"
 
 
-def text_events(*pieces: str, reason: str = "stop", prompt_tokens: int = 5, stop_sequence: str | None = None) -> list[Event]:
+def text_events(
+    *pieces: str, reason: str = "stop", prompt_tokens: int = 5, stop_sequence: str | None = None
+) -> list[Event]:
     """Events of a plain text answer: one TextDelta per piece, then Finish."""
     events: list[Event] = [TextDelta(p) for p in pieces]
     events.append(Finish(reason, Usage(prompt_tokens, len(pieces)), stop_sequence=stop_sequence))  # type: ignore[arg-type]
     return events
 
 
-def tool_call_events(name: str, argument_fragments: Sequence[str], *, call_id: str = "call_test1") -> list[Event]:
+def tool_call_events(
+    name: str, argument_fragments: Sequence[str], *, call_id: str = "call_test1"
+) -> list[Event]:
     """Events of one tool call whose arguments arrive in the given fragments."""
     events: list[Event] = [ToolCallStart(0, call_id, name)]
     events += [ToolCallArgsDelta(0, f) for f in argument_fragments]
@@ -41,10 +47,13 @@ def tool_call_events(name: str, argument_fragments: Sequence[str], *, call_id: s
 
 
 class FakeStream:
-    def __init__(self, events: list[Event], error: Exception | None) -> None:
+    def __init__(self, events: list[Event], error: Exception | None, *, hang: bool = False) -> None:
         self._events = list(events)
         self._error = error
+        self._hang = hang
         self.closed = False
+        self.waiting = False  # hanging: the router is waiting for an event that will not come
+        self.cancelled = False  # hanging: that wait was cancelled (as `EventStream` cancels its job)
 
     def __aiter__(self) -> FakeStream:
         return self
@@ -55,6 +64,14 @@ class FakeStream:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        if self._hang:
+            self.waiting = True
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                await self.aclose()
+                raise
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
@@ -66,6 +83,7 @@ class FakeEngine:
     events: list[Event] = field(default_factory=lambda: text_events("Hello", " world"))
     start_error: Exception | None = None
     mid_stream_error: Exception | None = None
+    hang: bool = False  # after `events`, wait forever (until cancelled) instead of ending
     prompt_tokens: int = 5
     model_name: str = MODEL
     aliases: tuple[str, ...] = ()
@@ -91,7 +109,7 @@ class FakeEngine:
         self.requests.append(request)
         if self.start_error is not None:
             raise self.start_error
-        stream = FakeStream(self.events, self.mid_stream_error)
+        stream = FakeStream(self.events, self.mid_stream_error, hang=self.hang)
         self.streams.append(stream)
         return stream
 

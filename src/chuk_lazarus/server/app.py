@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .. import __version__
@@ -17,6 +17,7 @@ from ..engine import ModelEngine
 from ..engine.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
+from .disconnect import CLIENT_CLOSED_REQUEST
 from .shutdown import RefuseWhileShuttingDown
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ def create_app(
     @app.exception_handler(LazarusError)
     async def lazarus_error(request: Request, exc: LazarusError) -> Response:
         return spec_for(request.url.path).error_response(exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # Not an error of ours: the client went away (mid-upload, or before a non-streaming answer,
+        # whose generation `cancel_on_disconnect` has already cancelled). Nobody reads this response.
+        log.info("%s %s: the client disconnected; request abandoned", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -25,6 +25,7 @@ from ...engine.errors import GenerationFailed, ModelNotFound
 from ...engine.types import Event, Finish
 from ...server.auth import check_api_key
 from ...server.body import read_json_object, validate_as
+from ...server.disconnect import cancel_on_disconnect
 from .. import Protocol
 from .errors import error_event, request_id
 from .render import StreamWriter, message_id, message_json
@@ -86,7 +87,7 @@ async def create_message(request: Request) -> Response:
         )
     stream = await engine.start(generation)
     try:
-        result = await fold_events(stream)
+        result = await cancel_on_disconnect(request, fold_events(stream))
     finally:
         await stream.aclose()
     return JSONResponse(message_json(mid=message_id(), model=body.model, result=result), headers=headers)

@@ -19,6 +19,7 @@ from ...engine.errors import LazarusError, ModelNotFound, NotFound, UnsupportedF
 from ...engine.types import Event, GenerationRequest
 from ...server.auth import check_api_key
 from ...server.body import read_json_object, validate_as
+from ...server.disconnect import cancel_on_disconnect
 from . import models
 from .errors import error_body
 from .render import Stopwatch, Writer, ndjson
@@ -100,7 +101,7 @@ async def chat(request: Request) -> Response:
     generation = chat_to_generation(body, default_max_tokens=_default_max_tokens(request))
     if not body.messages:
         return JSONResponse(writer.loaded("unload" if _is_zero(body.keep_alive) else "load"))
-    return await _respond(engine, generation, writer, stream=body.stream)
+    return await _respond(request, engine, generation, writer, stream=body.stream)
 
 
 @router.post("/api/generate")
@@ -113,18 +114,21 @@ async def generate(request: Request) -> Response:
     generation = generate_to_generation(body, default_max_tokens=_default_max_tokens(request))
     if not body.prompt:
         return JSONResponse(writer.loaded("unload" if _is_zero(body.keep_alive) else "load"))
-    return await _respond(engine, generation, writer, stream=body.stream)
+    return await _respond(request, engine, generation, writer, stream=body.stream)
 
 
-async def _respond(engine: ModelEngine, generation: GenerationRequest, writer: Writer, *, stream: bool) -> Response:
+async def _respond(
+    request: Request, engine: ModelEngine, generation: GenerationRequest, writer: Writer, *, stream: bool
+) -> Response:
     # Start before answering, so a bad request is a plain HTTP error rather than a broken stream.
     events = await engine.start(generation)
     writer.clock.accepted()
     if stream:
         # Like Ollama, decide the status at the first object: a failure before any output (a grammar
         # that does not compile, a backend error) is still a plain HTTP error, not a 200 with an error line.
+        # Until then nothing is written, so a client leaving while this waits for a slot is watched for.
         try:
-            first: Event | None = await events.__anext__()
+            first: Event | None = await cancel_on_disconnect(request, events.__anext__())
         except StopAsyncIteration:
             first = None
         except BaseException:
@@ -132,7 +136,7 @@ async def _respond(engine: ModelEngine, generation: GenerationRequest, writer: W
             raise
         return StreamingResponse(_lines(writer, events, first), media_type=NDJSON, headers=_STREAM_HEADERS)
     try:
-        result = await fold_events(events)
+        result = await cancel_on_disconnect(request, fold_events(events))
     finally:
         await events.aclose()
     return JSONResponse(writer.whole(result))

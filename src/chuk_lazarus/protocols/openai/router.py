@@ -17,6 +17,7 @@ from ...engine.errors import ModelNotFound
 from ...engine.types import Event, Finish, GenerationRequest
 from ...server.auth import check_api_key
 from ...server.body import read_json_object, validate_as
+from ...server.disconnect import cancel_on_disconnect
 from .errors import error_body
 from .render import ChunkWriter, completion_id, completion_json, sse, total_usage
 from .schemas import ChatCompletionRequest, to_generation_request
@@ -53,8 +54,12 @@ async def list_models(request: Request) -> JSONResponse:
 async def get_model(request: Request, model_id: str) -> JSONResponse:
     engine = _engine(request)
     if not engine.serves(model_id):
-        raise ModelNotFound(f"The model '{model_id}' does not exist; this server serves '{engine.model_name}'")
-    return JSONResponse({"id": model_id, "object": "model", "created": int(engine.loaded_at), "owned_by": "lazarus"})
+        raise ModelNotFound(
+            f"The model '{model_id}' does not exist; this server serves '{engine.model_name}'"
+        )
+    return JSONResponse(
+        {"id": model_id, "object": "model", "created": int(engine.loaded_at), "owned_by": "lazarus"}
+    )
 
 
 @router.post("/chat/completions")
@@ -63,7 +68,8 @@ async def chat_completions(request: Request) -> Response:
     body = validate_as(ChatCompletionRequest, await read_json_object(request))
     if not engine.serves(body.model):
         raise ModelNotFound(
-            f"The model '{body.model}' does not exist; this server serves '{engine.model_name}'", param="model"
+            f"The model '{body.model}' does not exist; this server serves '{engine.model_name}'",
+            param="model",
         )
     generation = to_generation_request(body, default_max_tokens=request.app.state.config.default_max_tokens)
     requests = _per_choice(generation, body.n)
@@ -81,7 +87,7 @@ async def chat_completions(request: Request) -> Response:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     try:
-        results = await asyncio.gather(*(fold_events(s) for s in streams))
+        results = await cancel_on_disconnect(request, asyncio.gather(*(fold_events(s) for s in streams)))
     finally:
         for stream in streams:
             await stream.aclose()
