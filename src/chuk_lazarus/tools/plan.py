@@ -32,7 +32,9 @@ class ToolPlan:
     make_parser: Callable[[], TextParser]
 
 
-def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None) -> ToolPlan:
+def plan_tools(
+    request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None
+) -> ToolPlan:
     validate_request(request)
     choice = request.tool_choice
     # `none`: the tools are not offered at all, so the model has nothing to call and the text is content.
@@ -64,7 +66,11 @@ def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: 
             # A format we cannot constrain (pythonic): force the generic JSON form instead; the grammar
             # makes it valid even though the model was not trained on it.
             fmt = GenericJsonParser
-        picked = [(i, t) for i, t in enumerate(request.tools) if choice.mode == "required" or t.name == choice.function]
+        picked = [
+            (i, t)
+            for i, t in enumerate(request.tools)
+            if choice.mode == "required" or t.name == choice.function
+        ]
         # A weak model under a grammar that allows another call tends to take it, again and again, until
         # max_tokens: when a call is forced, allow at most one per function offered.
         max_calls = len(picked) if request.parallel_tool_calls else 1
@@ -78,7 +84,10 @@ def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: 
         grammar = constraints.grammar_for_response_format(request.response_format)
         return ToolPlan(messages, template_tools, grammar, (), fmt)
     if fmt.lazy_triggers and fmt.grammar_root(1) is not None:
-        max_calls = None if request.parallel_tool_calls else 1
-        grammar = tool_call_grammar(offered, fmt, max_calls=max_calls, indices=tuple(range(len(offered))))
+        # Its own name: `max_calls` above is always an int; here None means "as many as the model makes".
+        auto_max_calls: int | None = None if request.parallel_tool_calls else 1
+        grammar = tool_call_grammar(
+            offered, fmt, max_calls=auto_max_calls, indices=tuple(range(len(offered)))
+        )
         return ToolPlan(messages, template_tools, grammar, fmt.lazy_triggers, fmt)
     return ToolPlan(messages, template_tools, None, (), fmt)
