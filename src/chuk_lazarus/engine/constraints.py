@@ -68,3 +68,9 @@ def grammar_for_response_format(fmt: ResponseFormat) -> str | None:
     if fmt.schema is None:
         raise InvalidRequest("response_format json_schema needs a schema", param="response_format.json_schema")
     return schema_to_gbnf(fmt.schema, param="response_format.json_schema.schema")
+
+
+def gbnf_literal(text: str) -> str:
+    """`text` as a GBNF string literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'

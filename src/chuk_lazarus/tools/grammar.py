@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..engine.constraints import schema_to_gbnf
+from ..engine.constraints import gbnf_literal, schema_to_gbnf
 from ..engine.types import ToolDefinition
 from .base import ToolParser
 
@@ -31,11 +31,6 @@ def prefix_rules(gbnf: str, prefix: str) -> str:
         return prefix + token if token in names else token
 
     return _GBNF_TOKEN.sub(rename, gbnf)
-
-
-def gbnf_literal(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped}"'
 
 
 def tool_call_grammar(

@@ -178,7 +178,12 @@ class Scheduler(AdmissionQueue):
                 None
                 if _plain_greedy(job)
                 else SequenceSampler(
-                    self.model.vocab, self.model.n_vocab, job.sampling, job.grammar, job.grammar_triggers
+                    self.model.vocab,
+                    self.model.n_vocab,
+                    job.sampling,
+                    job.grammar,
+                    job.grammar_triggers,
+                    self.model.piece,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - reported to this request, the worker goes on

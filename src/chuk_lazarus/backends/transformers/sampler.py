@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 from ...engine.errors import InvalidRequest
 from ...engine.types import SamplingParams
 from ..base import RawLogprob
+from ..triggers import TriggerWatch
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,10 @@ class SequenceSampler:
                 raise InvalidRequest("this model's tokenizer cannot be used for constrained output")
             self.matcher = _compile(grammar, lltokenizer)
         self.lltokenizer = lltokenizer
-        # A lazy grammar (tool calls under tool_choice=auto) waits until the text so far matches one of
-        # `triggers` (llama.cpp's lazy-grammar semantics: whole-text match, grammar from group 1 on).
-        self.triggers = [re.compile(t) for t in triggers] if grammar else []
-        self.active = not self.triggers
+        # A lazy grammar (tool calls under tool_choice=auto) waits for one of `triggers` (see triggers.py).
+        self.watch = TriggerWatch(triggers) if grammar and triggers else None
+        self.active = self.watch is None
         self.render = render
-        self.text = bytearray()
         bias = params.logit_bias
         self.bias_ids = torch.tensor(list(bias.keys()), dtype=torch.long) if bias else None
         self.bias_values = torch.tensor(list(bias.values()), dtype=torch.float32) if bias else None
@@ -85,23 +83,19 @@ class SequenceSampler:
 
     def _watch(self, token: int) -> None:
         """Before a lazy grammar starts: look for a trigger; on one, feed the grammar the text from it."""
-        assert self.matcher is not None and self.lltokenizer is not None
-        self.text += self.render(token)
-        text = self.text.decode("utf-8", errors="ignore")
-        for pattern in self.triggers:
-            match = pattern.fullmatch(text)
-            if match is None:
-                continue
-            start = match.start(1) if pattern.groups else match.start()
-            tokens = self.lltokenizer.tokenize_str(text[start:])
-            if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
-                # The trigger text itself does not fit the grammar: leave the output unconstrained
-                # rather than masking every token (the tool parser will report a malformed call).
-                log.warning("lazy grammar rejected its trigger text %r", text[start:][:80])
-                self.matcher = None
-                return
-            self.active = True
+        assert self.matcher is not None and self.lltokenizer is not None and self.watch is not None
+        trigger = self.watch.feed(token, self.render(token))
+        if trigger is None:
             return
+        self.watch = None
+        tokens = self.lltokenizer.tokenize_str(trigger.text)
+        if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
+            # The trigger text itself does not fit the grammar: leave the output unconstrained
+            # rather than masking every token (the tool parser will report a malformed call).
+            log.warning("lazy grammar rejected its trigger text %r", trigger.text[:80])
+            self.matcher = None
+            return
+        self.active = True
 
     def _penalize(self, logits: torch.Tensor) -> None:
         p = self.params
