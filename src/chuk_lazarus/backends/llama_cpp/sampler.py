@@ -37,7 +37,10 @@ class SequenceSampler:
         chain_params = C.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self.handle = C.llama_sampler_chain_init(chain_params)
-        add = lambda s: C.llama_sampler_chain_add(self.handle, s)
+
+        def add(sampler: C.llama_sampler_p) -> None:
+            C.llama_sampler_chain_add(self.handle, sampler)
+
         self.vocab = vocab
         self.piece = piece
         self.lazy_grammar: str | None = None  # a lazy grammar not yet started
@@ -60,10 +63,11 @@ class SequenceSampler:
                 # after it (including greedy) can pick an invalid one.
                 add(grammar_sampler)
         if params.logit_bias:
-            biases = (C.llama_logit_bias * len(params.logit_bias))()
-            for i, (token, bias) in enumerate(params.logit_bias.items()):
-                biases[i].token = token
-                biases[i].bias = bias
+            # Built through the constructors: ctypes converts the ints, while the stubs type the fields
+            # as c_int32 and would reject a plain assignment.
+            biases = (C.llama_logit_bias * len(params.logit_bias))(
+                *(C.llama_logit_bias(token, bias) for token, bias in params.logit_bias.items())
+            )
             add(C.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), biases))
         if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
             add(
@@ -136,8 +140,7 @@ class SequenceSampler:
 
 def _allows(grammar_sampler: C.llama_sampler_p, token: int) -> bool:
     """Whether the grammar, in its current state, accepts `token` next (it masks a one-token list)."""
-    data = (C.llama_token_data * 1)()
-    data[0].id, data[0].logit, data[0].p = token, 0.0, 0.0
+    data = (C.llama_token_data * 1)(C.llama_token_data(token, 0.0, 0.0))  # id, logit, p
     candidates = C.llama_token_data_array(data, 1, -1, False)
     C.llama_sampler_apply(grammar_sampler, ctypes.byref(candidates))
     return math.isfinite(data[0].logit)
