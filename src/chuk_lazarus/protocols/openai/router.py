@@ -130,7 +130,7 @@ async def _stream_chunks(writer: ChunkWriter, streams: list[EventStream]) -> Asy
         try:
             async for event in stream:
                 await queue.put((index, event))
-        except Exception as exc:  # delivered in order, then rendered as an in-stream error
+        except Exception as exc:  # noqa: BLE001 - delivered in order, then rendered as a stream error
             await queue.put((index, exc))
         finally:
             await queue.put((index, None))
