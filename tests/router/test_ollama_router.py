@@ -7,6 +7,7 @@ over an ASGI transport), so drift from what Ollama clients accept shows up here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
 from chuk_lazarus.engine.types import (
     Finish,
+    ModelInfo,
     ResponseFormat,
     TextDelta,
     Timings,
@@ -64,6 +66,17 @@ async def test_version() -> None:
         major, minor, _ = r.json()["version"].split(".")
         assert (int(major), int(minor)) >= (0, 5)
         assert (await http.head("/api/version")).status_code == 200
+
+
+async def test_a_model_folder_is_listed_with_the_size_of_its_files(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 3000)
+    (tmp_path / "config.json").write_text("{}")
+    info = ModelInfo(name=MODEL, path=str(tmp_path), backend="transformers", context_length=2048,
+                     architecture="llama", file_format="safetensors")  # fmt: skip
+    client = ollama_client(FakeEngine(info=info))
+    entry = (await client.list()).models[0]
+    assert entry.size == 3002 and entry.details and entry.details.format == "safetensors"
+    assert (await client.ps()).models[0].size == 3002
 
 
 async def test_tags_show_ps_validate_with_the_ollama_client() -> None:

@@ -20,6 +20,7 @@ from ...engine.errors import InvalidRequest
 from ...engine.types import SamplingParams
 from ..base import RawLogprob
 from ..triggers import TriggerWatch
+from .gbnf import flatten_repetitions
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def _allowed(matcher: llguidance.LLMatcher, n_vocab: int) -> torch.Tensor:
 
 def _compile(grammar: str, lltokenizer: llguidance.LLTokenizer) -> llguidance.LLMatcher:
     try:
-        definition = llguidance.grammar_from("gbnf", grammar)
+        definition = llguidance.grammar_from("gbnf", flatten_repetitions(grammar))
     except Exception as exc:  # noqa: BLE001 - llguidance raises plain ValueError/RuntimeError
         raise InvalidRequest(f"the output constraint could not be compiled to a grammar: {exc}") from None
     matcher = llguidance.LLMatcher(lltokenizer, definition)

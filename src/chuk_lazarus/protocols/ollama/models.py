@@ -93,6 +93,10 @@ def _file_facts(engine: ModelEngine) -> tuple[int, float, str]:
     try:
         stat = os.stat(path)
         size, mtime = stat.st_size, stat.st_mtime
+        if os.path.isdir(path):  # an HF folder: the model is its files (weights, tokenizer, config)
+            files = [os.stat(e.path) for e in os.scandir(path) if e.is_file()]
+            size = sum(f.st_size for f in files)
+            mtime = max((f.st_mtime for f in files), default=mtime)
     except OSError:
         size, mtime = 0, engine.loaded_at
     # Hashing gigabytes per request is too slow; the digest identifies this file, not its bytes.
