@@ -1,8 +1,15 @@
-"""Shared fixtures. Contract tests get a real `lazarus serve` process on the embedded model."""
+"""Shared fixtures. Contract tests get a real `lazarus serve` process on the embedded model.
+
+Every contract test runs once per backend: the session fixture `backend` is parametrized with
+`llama.cpp` (the embedded GGUF) and `transformers` (the same weights as a safetensors folder, see
+`smollm2_hf_folder`), so test ids end in `[llama.cpp]` / `[transformers]`. The servers below depend on
+it; pytest orders the session by that parameter, so one backend's servers are started once, used by
+every test, and stopped before the other backend's start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,32 +17,70 @@ import pytest
 from tests.contract.server import LazarusProcess
 
 API_KEY = "test-secret-key"
+EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+BACKENDS = ("llama.cpp", "transformers")
+
+Serve = Callable[..., LazarusProcess]
 
 
 @pytest.fixture(scope="session")
 def embedded_model_name() -> str:
-    return "smollm2-135m-instruct"
+    return EMBEDDED_MODEL_NAME
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend that serves the embedded model in this run of a contract test."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def lazarus_server() -> Iterator[LazarusProcess]:
+def backend_args(backend: str, request: pytest.FixtureRequest) -> list[str]:
+    """`lazarus serve` arguments that serve the embedded model on `backend`, under the same name."""
+    if backend == "llama.cpp":
+        return []  # the embedded GGUF is the default model
+    folder = request.getfixturevalue("smollm2_hf_folder")
+    return ["--backend", "transformers", "--model", str(folder), "--served-model-name", EMBEDDED_MODEL_NAME]
+
+
+@pytest.fixture(scope="session")
+def embedded_aliases(backend: str, request: pytest.FixtureRequest) -> set[str]:
+    """Other names the model-list endpoints show for `backend_args`' server: with --served-model-name
+    the model stays reachable by the name given to --model (README), here the folder's path and name."""
+    if backend == "llama.cpp":
+        return set()
+    folder = request.getfixturevalue("smollm2_hf_folder")
+    return {str(folder), folder.name}
+
+
+@pytest.fixture(scope="session")
+def serve(backend_args: list[str]) -> Serve:
+    """Start `lazarus serve <args>` on this run's backend: `serve("--protocols", "ollama")`."""
+
+    def start(*args: str) -> LazarusProcess:
+        return LazarusProcess([*backend_args, *args])
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def lazarus_server(serve: Serve) -> Iterator[LazarusProcess]:
     """One server for the session: every protocol enabled, no auth, the embedded model."""
-    server = LazarusProcess(["--protocols", "openai,ollama,anthropic", "--parallel", "4"])
+    server = serve("--protocols", "openai,ollama,anthropic", "--parallel", "4")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def lazarus_openai_server() -> Iterator[LazarusProcess]:
+def lazarus_openai_server(serve: Serve) -> Iterator[LazarusProcess]:
     """The OpenAI protocol alone, as `lazarus serve` starts by default."""
-    server = LazarusProcess(["--parallel", "4"])
+    server = serve("--parallel", "4")
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def lazarus_exact_server() -> Iterator[LazarusProcess]:
-    """The embedded model's shipped Q4_1 file, for tests that compare exact texts across requests.
+def exact_args(backend: str, parallel: int) -> list[str]:
+    """Arguments for a server whose outputs do not depend on what else is in the batch.
 
     llama.cpp's CPU matmuls for 16-bit (and 32-bit) weights take a different kernel for one row than
     for many, so the same token decoded alone or inside a larger batch (concurrent requests, a cached
@@ -43,15 +88,27 @@ def lazarus_exact_server() -> Iterator[LazarusProcess]:
     Q4_1 goes through the same quantized dot product for every row, so its outputs are exactly
     reproducible whatever else is in the batch (measured: identical with and without a cached prefix).
     """
-    server = LazarusProcess(["--model", "smollm2-135m:q4_1", "--parallel", "4"])
+    if backend == "llama.cpp":
+        return ["--model", "smollm2-135m:q4_1", "--parallel", str(parallel)]
+    # transformers (float32 on CPU) is not batch-invariant either: the same prompt decoded alone and
+    # in a batch with other sequences (left-padded, different matmul shapes) differs up to ~1e-5 in
+    # logprob (measured). Small, but a near-tie can still flip; one sequence per batch keeps every
+    # forward pass the same shape, so a request's numerics never depend on what else is running.
+    return ["--parallel", "1"]
+
+
+@pytest.fixture(scope="session")
+def lazarus_exact_server(backend: str, serve: Serve) -> Iterator[LazarusProcess]:
+    """A server for tests that compare exact texts across requests (see `exact_args`)."""
+    server = serve(*exact_args(backend, parallel=4))
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def lazarus_auth_server() -> Iterator[LazarusProcess]:
+def lazarus_auth_server(serve: Serve) -> Iterator[LazarusProcess]:
     """A server started with --api-key (OpenAI protocol; other protocols start their own)."""
-    server = LazarusProcess(["--api-key", API_KEY, "--parallel", "2"])
+    server = serve("--api-key", API_KEY, "--parallel", "2")
     yield server
     server.stop()
 

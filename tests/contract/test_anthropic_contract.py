@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 from anthropic.types import Message
 
+from tests.conftest import Serve, exact_args
 from tests.contract.server import LazarusProcess
 
 pytestmark = pytest.mark.contract
@@ -40,8 +41,8 @@ WEATHER_QUESTION = [{"role": "user", "content": "What's the weather like in Pari
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LazarusProcess]:
-    process = LazarusProcess(["--protocols", "anthropic", "--api-key", KEY, "--parallel", "2"])
+def server(serve: Serve) -> Iterator[LazarusProcess]:
+    process = serve("--protocols", "anthropic", "--api-key", KEY, "--parallel", "2")
     yield process
     process.stop()
 
@@ -53,10 +54,10 @@ def client(server: LazarusProcess) -> anthropic.Anthropic:
 
 
 @pytest.fixture(scope="module")
-def exact_client() -> Iterator[anthropic.Anthropic]:
-    """The shipped Q4_1 file, whose numerics do not depend on batching or a cached prefix (see
-    `lazarus_exact_server` in conftest): for comparing exact texts across two requests."""
-    process = LazarusProcess(["--protocols", "anthropic", "--model", "smollm2-135m:q4_1", "--parallel", "1"])
+def exact_client(backend: str, serve: Serve) -> Iterator[anthropic.Anthropic]:
+    """A server whose numerics do not depend on batching or a cached prefix (see `exact_args` in
+    conftest): for comparing exact texts across two requests."""
+    process = serve("--protocols", "anthropic", *exact_args(backend, parallel=1))
     yield anthropic.Anthropic(base_url=process.base_url, api_key="unused", max_retries=0, timeout=300)
     process.stop()
 
@@ -78,9 +79,12 @@ def text_of(message: Message) -> str:
 # ---- basics ------------------------------------------------------------------------------------
 
 
-def test_models_list(client: anthropic.Anthropic, embedded_model_name: str) -> None:
+def test_models_list(
+    client: anthropic.Anthropic, embedded_model_name: str, embedded_aliases: set[str]
+) -> None:
     page = client.models.list()
-    assert [m.id for m in page.data] == [embedded_model_name]
+    ids = [m.id for m in page.data]
+    assert ids[0] == embedded_model_name and set(ids[1:]) == embedded_aliases and len(ids) == len(set(ids))
     assert page.data[0].type == "model" and page.data[0].display_name == embedded_model_name
     assert client.models.retrieve(embedded_model_name).id == embedded_model_name
 

@@ -10,13 +10,13 @@ import threading
 import httpx
 import pytest
 
-from tests.contract.server import LazarusProcess
+from tests.conftest import Serve
 
 pytestmark = pytest.mark.contract
 
 
-def test_sigterm_finishes_the_stream_in_flight_then_exits_zero() -> None:
-    server = LazarusProcess(["--parallel", "2", "--threads", "1"])
+def test_sigterm_finishes_the_stream_in_flight_then_exits_zero(serve: Serve) -> None:
+    server = serve("--parallel", "2", "--threads", "1")
     try:
         started = threading.Event()
         frames: list[dict] = []  # type: ignore[type-arg]

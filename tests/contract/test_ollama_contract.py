@@ -15,6 +15,7 @@ import ollama
 import openai
 import pytest
 
+from tests.conftest import Serve
 from tests.contract.server import LazarusProcess
 
 pytestmark = pytest.mark.contract
@@ -29,8 +30,8 @@ def opts(num_predict: int, **more: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LazarusProcess]:
-    process = LazarusProcess(["--protocols", "ollama", "--parallel", "2"])
+def server(serve: Serve) -> Iterator[LazarusProcess]:
+    process = serve("--protocols", "ollama", "--parallel", "2")
     yield process
     process.stop()
 
@@ -50,7 +51,9 @@ def model(client: ollama.Client) -> str:
 # ---- discovery ------------------------------------------------------------------------------------
 
 
-def test_discovery_as_tools_probe_it(server: LazarusProcess, client: ollama.Client, embedded_model_name: str) -> None:
+def test_discovery_as_tools_probe_it(
+    server: LazarusProcess, client: ollama.Client, embedded_model_name: str, backend: str
+) -> None:
     root = httpx.get(f"{server.base_url}/")
     assert root.status_code == 200 and root.text == "Ollama is running"
     assert httpx.head(f"{server.base_url}/").status_code == 200
@@ -59,7 +62,9 @@ def test_discovery_as_tools_probe_it(server: LazarusProcess, client: ollama.Clie
     listed = client.list().models
     assert [m.model for m in listed] == [f"{embedded_model_name}:latest"]
     assert listed[0].size and listed[0].size > 50_000_000
-    assert listed[0].details and listed[0].details.format == "gguf" and listed[0].details.family == "llama"
+    file_format = "gguf" if backend == "llama.cpp" else "safetensors"
+    details = listed[0].details
+    assert details and details.format == file_format and details.family == "llama"
 
     shown = client.show(embedded_model_name)
     assert shown.capabilities and "completion" in shown.capabilities and "tools" in shown.capabilities
@@ -201,8 +206,8 @@ def test_bad_inputs_get_ollama_errors_and_the_server_keeps_serving(
 # ---- both protocols, with a key ---------------------------------------------------------------------
 
 
-def test_openai_and_ollama_from_one_process_with_auth(embedded_model_name: str) -> None:
-    process = LazarusProcess(["--protocols", "openai,ollama", "--api-key", KEY, "--parallel", "2"])
+def test_openai_and_ollama_from_one_process_with_auth(serve: Serve, embedded_model_name: str) -> None:
+    process = serve("--protocols", "openai,ollama", "--api-key", KEY, "--parallel", "2")
     try:
         o = ollama.Client(host=process.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=300)
         oa = openai.OpenAI(base_url=f"{process.base_url}/v1", api_key=KEY, max_retries=0, timeout=300)

@@ -9,6 +9,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
+from tests.conftest import Serve
 from tests.contract.server import LazarusProcess
 
 pytestmark = pytest.mark.contract
@@ -17,8 +18,8 @@ langchain_ollama = pytest.importorskip("langchain_ollama")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LazarusProcess]:
-    process = LazarusProcess(["--protocols", "ollama", "--parallel", "2"])
+def server(serve: Serve) -> Iterator[LazarusProcess]:
+    process = serve("--protocols", "ollama", "--parallel", "2")
     yield process
     process.stop()
 

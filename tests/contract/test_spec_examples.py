@@ -1,7 +1,9 @@
 """The SPEC's own examples, run as written against real servers.
 
 Only what cannot be the same here is substituted: the model (the embedded one is served *under* the
-SPEC's name via --served-model-name), the host (loopback) and the port (a free one).
+SPEC's name via --served-model-name; in the programmatic example, the embedded GGUF or its safetensors
+folder, which `backend="auto"` sends to the transformers backend as it would the SPEC's Hub id), the host
+(loopback) and the port (a free one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import Serve
 from tests.contract.server import LazarusProcess, free_port
 
 pytestmark = pytest.mark.contract
@@ -46,21 +49,24 @@ PROGRAMMATIC_EXAMPLE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def spec_named_server() -> LazarusProcess:
-    server = LazarusProcess(["--served-model-name", SPEC_MODEL])
+def spec_named_server(serve: Serve) -> LazarusProcess:
+    # The examples send no max_tokens and sample at temperature 1; a bounded server default keeps a
+    # rambling answer from taking minutes on the slower (transformers, CPU) backend.
+    server = serve("--served-model-name", SPEC_MODEL, "--max-tokens", "64")
     yield server  # type: ignore[misc]
     server.stop()
 
 
 def curl(*args: str) -> str:
-    done = subprocess.run(["curl", "-sS", "--max-time", "120", *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(["curl", "-sS", "--max-time", "240", *args], capture_output=True, text=True, check=True)
     return done.stdout
 
 
-def test_programmatic_example_runs_as_written() -> None:
+def test_programmatic_example_runs_as_written(backend: str, request: pytest.FixtureRequest) -> None:
     port = free_port()
+    model = "None" if backend == "llama.cpp" else repr(str(request.getfixturevalue("smollm2_hf_folder")))
     source = (
-        PROGRAMMATIC_EXAMPLE.replace('ModelEngine.load("google/gemma-3-1b-it")', "ModelEngine.load(None)")
+        PROGRAMMATIC_EXAMPLE.replace('ModelEngine.load("google/gemma-3-1b-it")', f"ModelEngine.load({model})")
         .replace('host="0.0.0.0"', 'host="127.0.0.1"')
         .replace("port=8080", f"port={port}")
     )
