@@ -62,17 +62,37 @@ class SequenceSampler:
         self.bias_ids = torch.tensor(list(bias.keys()), dtype=torch.long) if bias else None
         self.bias_values = torch.tensor(list(bias.values()), dtype=torch.float32) if bias else None
 
+    @property
+    def plain(self) -> bool:
+        """No grammar, logit bias or penalties: the choice depends on the row's logits alone."""
+        p = self.params
+        return (
+            self.matcher is None
+            and self.bias_ids is None
+            and p.repeat_penalty == 1.0
+            and not p.frequency_penalty
+            and not p.presence_penalty
+        )
+
     def sample(self, row: torch.Tensor, logprobs: int | None) -> tuple[int, RawLogprob | None]:
         """Pick the next token from one row of logits (any device/dtype); accept it into the grammar."""
-        logits = row.detach().to("cpu", torch.float32).clone()
-        raw = logits.clone() if logprobs is not None else None
-        if self.matcher is not None and self.active:
-            logits[~_allowed(self.matcher, logits.shape[0])] = float("-inf")
-        if self.bias_ids is not None and self.bias_values is not None:
-            valid = self.bias_ids < logits.shape[0]
-            logits[self.bias_ids[valid]] += self.bias_values[valid]
-        self._penalize(logits)
+        raw = row.detach().to("cpu", torch.float32)
+        logits = raw
+        if not self.plain:
+            logits = raw.clone()  # edited in place below; `raw` stays the model's own distribution
+            if self.matcher is not None and self.active:
+                logits[~_allowed(self.matcher, logits.shape[0])] = float("-inf")
+            if self.bias_ids is not None and self.bias_values is not None:
+                valid = self.bias_ids < logits.shape[0]
+                logits[self.bias_ids[valid]] += self.bias_values[valid]
+            self._penalize(logits)
         token = int(torch.argmax(logits)) if self.params.greedy else self._draw(logits)
+        return self.accept(token, raw, logprobs)
+
+    def accept(
+        self, token: int, raw: torch.Tensor | None = None, logprobs: int | None = None
+    ) -> tuple[int, RawLogprob | None]:
+        """Record a chosen token (grammar state, penalty window) and its logprob from the raw row."""
         if self.matcher is not None:
             if self.active:
                 # A token the mask allowed is always accepted; EOS at an accepting state just stops it.
@@ -114,21 +134,79 @@ class SequenceSampler:
         logits[ids] = values
 
     def _draw(self, logits: torch.Tensor) -> int:
+        """top-k, top-p, min-p, temperature, then one seeded draw; `logits` is not modified.
+
+        Works on a shrinking candidate list (ids with their logits, best first once cut) as llama.cpp
+        does, so a top-k/top-p request never sorts the whole vocabulary."""
         p = self.params
-        if p.top_k > 0 and p.top_k < logits.shape[0]:
-            kth = torch.topk(logits, p.top_k).values[-1]
-            logits[logits < kth] = float("-inf")
+        ids: torch.Tensor | None = None  # None: every token, in id order
+        values = logits
+        if 0 < p.top_k < values.shape[0]:
+            values, ids = torch.topk(values, p.top_k)
         if p.top_p < 1.0:
-            sorted_logits, order = torch.sort(logits, descending=True)
-            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-            # Keep the smallest prefix whose mass reaches top_p: drop a token when the mass before it does.
-            drop = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= p.top_p
-            logits[order[drop]] = float("-inf")
+            values, ids = _nucleus(values, ids, p.top_p)
         if p.min_p > 0.0:
-            probs = torch.softmax(logits, dim=-1)
-            logits[probs < p.min_p * probs.max()] = float("-inf")
-        probs = torch.softmax(logits / max(p.temperature, 1e-6), dim=-1)
-        return int(torch.multinomial(probs, 1, generator=self.generator))
+            probs = torch.softmax(values, dim=-1)
+            keep = probs >= p.min_p * probs.max()
+            values = values[keep]
+            ids = keep.nonzero().squeeze(1) if ids is None else ids[keep]
+        probs = torch.softmax(values / max(p.temperature, 1e-6), dim=-1)
+        index = _inverse_cdf(probs, self.generator)
+        return index if ids is None else int(ids[index])
+
+
+def sample_rows(
+    samplers: list[SequenceSampler], logits: torch.Tensor, logprobs: list[int | None]
+) -> list[tuple[int, RawLogprob | None]]:
+    """One token for each row of a batch's logits (`samplers[i]` owns row i, on the model's device).
+
+    Greedy rows that need nothing but their logits share one argmax where the logits are, so only
+    their token ids cross to the CPU; every other row is copied to the CPU once, together, and goes
+    through its own sampler (its own generator, grammar and penalties). Which way a row goes depends
+    only on its own request, so a seeded request draws the same whatever else is in the batch."""
+    greedy = [i for i, s in enumerate(samplers) if s.params.greedy and s.plain and logprobs[i] is None]
+    rest = [i for i in range(len(samplers)) if i not in set(greedy)]
+    picks: dict[int, tuple[int, RawLogprob | None]] = {}
+    if greedy:
+        rows = logits if len(greedy) == len(samplers) else logits[greedy]
+        for i, token in zip(greedy, torch.argmax(rows, dim=-1).tolist()):
+            picks[i] = samplers[i].accept(token)
+    if rest:
+        rows = (logits if not greedy else logits[rest]).detach().to("cpu", torch.float32)
+        for row, i in zip(rows, rest):
+            picks[i] = samplers[i].sample(row, logprobs[i])
+    return [picks[i] for i in range(len(samplers))]
+
+
+def _nucleus(
+    values: torch.Tensor, ids: torch.Tensor | None, top_p: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest best-first prefix whose probability mass reaches `top_p` (a token is dropped
+    when the mass before it already does). Candidates from top-k arrive sorted; for the whole
+    vocabulary, the 64 best usually hold that mass, and only a flat distribution sorts every token."""
+    probs = torch.softmax(values, dim=-1)
+    if ids is not None:  # already best first (torch.topk sorts)
+        order = torch.arange(values.shape[0])
+        top = probs
+    else:
+        top, order = torch.topk(probs, min(64, values.shape[0]))
+        if float(top.sum()) < top_p:  # a sharp distribution's nucleus is small; a flat one: sort all
+            top, order = torch.sort(probs, descending=True)
+    keep = (top.cumsum(dim=-1) - top) < top_p
+    keep[0] = True  # the best token always stays
+    order = order[keep]
+    return values[order], (order if ids is None else ids[order])
+
+
+def _inverse_cdf(probs: torch.Tensor, generator: torch.Generator | None) -> int:
+    """Index drawn with probability `probs[i]`, from one uniform number of `generator`. A token of
+    probability 0 is never drawn: the first index whose cumulative mass exceeds the draw has mass."""
+    cdf = probs.to(torch.float64).cumsum(dim=-1)
+    u = torch.rand((), dtype=torch.float64, generator=generator) * cdf[-1]
+    index = int(torch.searchsorted(cdf, u.reshape(1), right=True))
+    if index >= probs.shape[0]:  # rounding at the very top: the last token that has any mass
+        index = int(probs.nonzero()[-1])
+    return index
 
 
 def _allowed(matcher: llguidance.LLMatcher, n_vocab: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ Each step the worker
   1. admits queued jobs while fewer than `parallel` sequences are running;
   2. ends cancelled sequences (a disconnect frees its row within one step);
   3. runs one forward pass per decode batch (one token for every decoding sequence), samples each row
-     with that sequence's own sampler and hands the token to its sink;
+     with that sequence's own sampler (`sample_rows`) and hands the token to its sink;
   4. prefills one chunk (up to `chunk_size` tokens) of one waiting prompt, so a long prompt never
      stalls running streams for long; a finished prompt samples its first token and joins the batch.
 """
@@ -22,9 +22,9 @@ from transformers.cache_utils import DynamicCache
 
 from ...engine.errors import GenerationFailed
 from ..admission import AdmissionQueue
-from ..base import BackendFinish, BackendJob
+from ..base import BackendFinish, BackendJob, RawLogprob
 from .batch import DecodeBatch, mergeable
-from .sampler import SequenceSampler
+from .sampler import SequenceSampler, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,13 @@ class Scheduler(AdmissionQueue):
         inputs = batch.step_inputs([t for t in tokens if t is not None], [s.length for s in members])
         inputs[self.cache_arg] = inputs.pop("past_key_values")
         out = self.model(**inputs)
-        logits = out.logits[:, -1, :]
-        for i, seq in enumerate(members):
+        picks = sample_rows(
+            [s.sampler for s in members], out.logits[:, -1, :], [s.job.logprobs for s in members]
+        )
+        for seq, (token, logprob) in zip(members, picks):
             seq.length += 1
             seq.next_token = None
-            self._sample(seq, logits[i])
+            self._emit(seq, token, logprob)
 
     def _prefill_chunk(self, seq: _Seq) -> None:
         if seq.cache is None:
@@ -186,7 +188,8 @@ class Scheduler(AdmissionQueue):
         if seq.pending:
             return
         seq.job.sink.on_prompt_done(0)
-        self._sample(seq, out.logits[0, -1])
+        token, logprob = sample_rows([seq.sampler], out.logits[:, -1, :], [seq.job.logprobs])[0]
+        self._emit(seq, token, logprob)
         if seq.done:
             return
         self.prefilling.remove(seq)
@@ -197,9 +200,8 @@ class Scheduler(AdmissionQueue):
         else:
             self.batches.append(DecodeBatch(seq, cache, seq.length, self.device))
 
-    def _sample(self, seq: _Seq, row: torch.Tensor) -> None:
+    def _emit(self, seq: _Seq, token: int, logprob: RawLogprob | None) -> None:
         job = seq.job
-        token, logprob = seq.sampler.sample(row, job.logprobs)
         seq.generated += 1
         if token in self.vocab.eos_ids:
             self._finish(seq, "eos")
