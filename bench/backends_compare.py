@@ -1,10 +1,11 @@
 """Compare the llama.cpp and transformers backends on the embedded SmolLM2 (same weights).
 
-    python bench/backends_compare.py [--threads 2] [--tokens 128]
+    python bench/backends_compare.py [--threads 2] [--tokens 128] [--runs 3]
 
-Reports decode tokens/s for one request and for 4 concurrent requests on each backend, and how far
-their greedy outputs agree on a few prompts. The transformers side serves the safetensors folder the
-tests build from the embedded GGUF (tests/transformers/make_model.py).
+Reports decode tokens/s for one request and for 4 concurrent requests on each backend (the median of
+`--runs` runs; each run measures both backends one after the other, with the load average printed
+before it), and how far their greedy outputs agree on a few prompts. The transformers side serves the
+safetensors folder the tests build from the embedded GGUF (tests/transformers/make_model.py).
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chuk_lazarus.engine.engine import ModelEngine  # noqa: E402
-from chuk_lazarus.engine.types import ChatMessage, GenerationRequest, SamplingParams  # noqa: E402
-from chuk_lazarus.models.embedded import cache_dir  # noqa: E402
+from chuk_lazarus.engine.engine import ModelEngine
+from chuk_lazarus.engine.types import ChatMessage, GenerationRequest, SamplingParams
+from chuk_lazarus.models.embedded import cache_dir
 
 AGREEMENT_PROMPTS = (
     "What is the capital of France?",
@@ -53,19 +55,30 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     from tests.transformers.make_model import smollm2_hf_folder
 
     folder = smollm2_hf_folder(cache_dir() / "test-models")
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    backends = (("llama.cpp", None), ("transformers", str(folder)))
+    rates: dict[tuple[str, int], list[float]] = {}
     texts: dict[str, list[str]] = {}
-    for backend, model in (("llama.cpp", None), ("transformers", str(folder))):
-        engine = await ModelEngine.load(model, backend=backend, threads=args.threads, parallel=4)
-        for n in (1, 4):
-            rate, total = await throughput(engine, args.tokens, n)
-            print(f"{backend:13s} {n} concurrent: {rate:7.1f} tok/s aggregate ({total} tokens)")
-        texts[backend] = [(await engine.agenerate(chat(p, 48))).text for p in AGREEMENT_PROMPTS]
-        await engine.aclose()
+    for run in range(1, args.runs + 1):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"run {run}: load average {load} on {os.cpu_count()} cores")
+        for backend, model in backends:
+            engine = await ModelEngine.load(model, backend=backend, threads=args.threads, parallel=4)
+            for n in (1, 4):
+                rate, total = await throughput(engine, args.tokens, n)
+                rates.setdefault((backend, n), []).append(rate)
+                print(f"  {backend:13s} {n} concurrent: {rate:7.1f} tok/s aggregate ({total} tokens)")
+            if run == args.runs:
+                texts[backend] = [(await engine.agenerate(chat(p, 48))).text for p in AGREEMENT_PROMPTS]
+            await engine.aclose()
+    print(f"medians of {args.runs} runs (tok/s, aggregate):")
+    for backend, _ in backends:
+        one, four = (statistics.median(rates[backend, n]) for n in (1, 4))
+        print(f"  {backend:13s} 1 concurrent {one:7.1f}   4 concurrent {four:7.1f}   ({four / one:.2f}x)")
     print("greedy agreement (first 48 tokens):")
     for prompt, a, b in zip(AGREEMENT_PROMPTS, texts["llama.cpp"], texts["transformers"]):
         same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
@@ -73,7 +86,7 @@ async def main() -> None:
         print(f"  {prompt!r}: {verdict}")
         if a != b:
             print(f"    llama.cpp   : {a!r}\n    transformers: {b!r}")
-    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
