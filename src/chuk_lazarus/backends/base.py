@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..engine.types import ModelInfo, SamplingParams
+if TYPE_CHECKING:  # annotations only: importing engine.types runs engine/__init__, which imports this module
+    from ..engine.types import ModelInfo, SamplingParams
 
 BackendFinish = Literal["eos", "length", "stopped", "cancelled"]
 
