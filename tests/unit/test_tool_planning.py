@@ -43,7 +43,10 @@ def test_injection_when_template_has_no_tools() -> None:
     system = plan.messages[0]
     assert system["role"] == "system" and "get_weather" in system["content"] and '"tool_calls"' in system["content"]
     assert plan.make_parser is get_parser("json")
-    assert plan.grammar is not None and plan.grammar_triggers  # auto: lazy grammar
+    assert '"response"' in system["content"]  # auto: the model may answer instead, in JSON
+    # … held to calls or that answer from the first token (llama.cpp's generic format), not lazily.
+    assert plan.grammar is not None and "root ::= lzcalls | lzanswer" in plan.grammar
+    assert plan.grammar_triggers == ()
 
 
 def test_injection_appends_to_existing_system_prompt_and_renders_history() -> None:

@@ -77,6 +77,12 @@ class ToolParser:
         whitespace). None: the format has no JSON call grammar."""
         return None
 
+    @classmethod
+    def answer_grammar(cls) -> str | None:
+        """GBNF rules defining `lzanswer`, a plain answer written in this format (the generic format
+        wraps it in JSON), or None when answers are free text."""
+        return None
+
     # -- the TextParser protocol --------------------------------------------------------------------
 
     def feed(self, text: str) -> list[Event]:

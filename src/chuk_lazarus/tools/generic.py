@@ -1,35 +1,54 @@
 """The generic JSON format the engine teaches models whose template has no tool support.
 
-The whole message is `{"tool_calls": [{"name": "f", "arguments": {...}}, ...]}`; anything else is a
-plain-text answer. It is llama.cpp's "generic" format, and plain JSON keeps it within reach of small
-models, which have seen far more JSON than any vendor's tool markup.
+The whole message is JSON: `{"tool_calls": [{"name": "f", "arguments": {...}}, ...]}` to call, or
+`{"response": "..."}` to answer (its string, unescaped, is the content). It is llama.cpp's "generic"
+format: under tool_choice=auto its grammar holds the model to one of the two objects from the first
+token, so even a small model makes the choice explicitly instead of drifting into prose about the
+tools. Plain JSON keeps it within reach of small models, which have seen far more JSON than any
+vendor's tool markup. Text that is neither object (a model writing freely) is content.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
 
 from .base import ToolParser, repeated
 from .jsonscan import Step
 
-# The literal tokens before the first call, whitespace allowed between them.
-_PREFIX = ("{", '"tool_calls"', ":", "[")
+# A JSON string, as llama.cpp's schema converter writes it.
+_STRING_RULE = (
+    r'''lz-string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) )* "\""'''
+)
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+# States in which the object read so far is still only markup (given back as content if it fails).
+_MARKUP = ("open", "key", "colon", "bracket", "quote", "call_start", "call", "list_next")
 
 
 class GenericJsonParser(ToolParser):
     name = "json"
-    lazy_triggers: ClassVar[tuple[str, ...]] = (r'\s*(\{\s*"tool_calls")[\s\S]*',)
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
         calls = repeated("lzcall", '"," lz-ws', max_calls)
-        return f'root ::= "{{" lz-ws "\\"tool_calls\\"" lz-ws ":" lz-ws "[" lz-ws {calls} lz-ws "]" lz-ws "}}"'
+        return (
+            f'root ::= "{{" lz-ws "\\"tool_calls\\"" lz-ws ":" lz-ws "[" lz-ws {calls} lz-ws "]" lz-ws "}}"'
+        )
+
+    @classmethod
+    def answer_grammar(cls) -> str | None:
+        return (
+            f'lzanswer ::= "{{" lz-ws "\\"response\\"" lz-ws ":" lz-ws lz-string lz-ws "}}"\n{_STRING_RULE}'
+        )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._state = "start"  # start | prefix | call_start | call | list_next | close | text
-        self._region = ""
-        self._token, self._pos = 0, 0
+        # start | open | key | colon | bracket | call_start | call | list_next | close
+        #       | quote | answer | answer_end | text
+        self._state = "start"
+        self._region = ""  # the object so far, while it may still turn out to be plain text
+        self._key = ""
+        self._escape = ""  # an escape sequence in the answer string, not yet complete
+        self._high = ""  # a high surrogate waiting for its pair
 
     def _step(self, ch: str) -> None:
         state = self._state
@@ -45,41 +64,86 @@ class GenericJsonParser(ToolParser):
                 self._content(ch)
                 return
             self._markup_begins()
-            self._state, self._token, self._pos = "prefix", 0, 0
+            self._state = "open"
+            self._region = ch
+            return
+        if state == "answer":
+            self._answer_char(ch)
+            return
         self._region += ch
-        if self._state == "prefix":
-            self._prefix_char(ch)
-        elif self._state == "call_start":
-            if not ch.isspace():
-                self._begin_call()
-                self._state = "call"
-                self._call_char(ch)
-        elif self._state == "call":
+        if (
+            state in ("open", "colon", "bracket", "quote", "call_start", "list_next", "answer_end")
+            and ch.isspace()
+        ):
+            return
+        if state == "open":
+            self._expect(ch, '"', "key")
+        elif state == "key":
+            if ch == '"':
+                if self._key in ("tool_calls", "response"):
+                    self._state = "colon"
+                else:
+                    self._fail()
+            elif ch == "\\" or len(self._key) > 16:
+                self._fail()
+            else:
+                self._key += ch
+        elif state == "colon":
+            self._expect(ch, ":", "bracket" if self._key == "tool_calls" else "quote")
+        elif state == "bracket":
+            self._expect(ch, "[", "call_start")
+        elif state == "quote":
+            if self._expect(ch, '"', "answer"):
+                self._region = ""  # from here on the string is content, given out as it comes
+        elif state == "call_start":
+            self._begin_call()
+            self._state = "call"
             self._call_char(ch)
-        elif self._state == "list_next":
+        elif state == "call":
+            self._call_char(ch)
+        elif state == "list_next":
             if ch == ",":
                 self._state = "call_start"
             elif ch == "]":
                 self._state = "close"
-            elif not ch.isspace():
+            else:
                 self._fail()
-        elif self._state == "close" and not ch.isspace():
+        elif state in ("close", "answer_end") and not ch.isspace():
             self._state = "text"  # whatever follows the object is content
-            if ch != "}":
+            if ch == "}":
+                self._skip_ws = True  # spacing after the object is not content
+            else:
                 self._content(ch)
 
-    def _prefix_char(self, ch: str) -> None:
-        token = _PREFIX[self._token]
-        if self._pos == 0 and ch.isspace():
-            return
-        if ch != token[self._pos]:
+    def _expect(self, ch: str, wanted: str, then: str) -> bool:
+        if ch != wanted:
             self._fail()
-            return
-        self._pos += 1
-        if self._pos == len(token):
-            self._token, self._pos = self._token + 1, 0
-            if self._token == len(_PREFIX):
-                self._state = "call_start"
+            return False
+        self._state = then
+        return True
+
+    def _answer_char(self, ch: str) -> None:
+        """One character of the answer's JSON string: content, unescaped as it comes."""
+        if self._escape:
+            self._escape += ch
+            if self._escape[1] == "u" and len(self._escape) < 6:
+                return
+            try:
+                text = json.loads(f'"{self._high}{self._escape}"') if self._escape[1] == "u" else _ESCAPES[ch]
+            except (KeyError, json.JSONDecodeError):
+                text = self._escape  # not valid JSON: kept as written
+            self._escape = ""
+            if len(text) == 1 and 0xD800 <= ord(text) <= 0xDBFF and not self._high:
+                self._high = f"\\u{ord(text):04x}"  # the pair's other half follows
+                return
+            self._high = ""
+            self._content(text)
+        elif ch == "\\":
+            self._escape = ch
+        elif ch == '"':
+            self._state = "answer_end"
+        else:
+            self._content(ch)
 
     def _call_char(self, ch: str) -> None:
         step = self._read_call(ch)
@@ -92,10 +156,10 @@ class GenericJsonParser(ToolParser):
         gave_calls = self._committed or self._calls > 0
         self._end_call()
         self._state = "text"
-        if not gave_calls:  # it was a JSON answer, not calls: all of it is content
+        if not gave_calls:  # it was other JSON, not calls: all of it is content
             self._skip_ws = False
             self._content(self._region)
 
     def _end(self) -> None:
-        if self._state in ("prefix", "call_start", "call", "list_next") and not (self._committed or self._calls):
+        if self._state in _MARKUP and not (self._committed or self._calls):
             self._content(self._region)

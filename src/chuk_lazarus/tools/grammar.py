@@ -34,22 +34,38 @@ def prefix_rules(gbnf: str, prefix: str) -> str:
 
 
 def tool_call_grammar(
-    tools: tuple[ToolDefinition, ...], fmt: type[ToolParser], *, max_calls: int | None, indices: tuple[int, ...]
+    tools: tuple[ToolDefinition, ...],
+    fmt: type[ToolParser],
+    *,
+    max_calls: int | None,
+    indices: tuple[int, ...],
+    answer: bool = False,
 ) -> str:
-    """GBNF whose `root` is one to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup.
-    `indices` are the tools' positions in the request, for error `param`s."""
+    """GBNF whose `root` is one to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup, or
+    with `answer`, either those calls or a plain answer. `indices` are the tools' positions in the
+    request, for error `param`s."""
     root = fmt.grammar_root(max_calls)
     if root is None:
         raise ValueError(f"the {fmt.name} format has no call grammar")
     rules = [root, _WS_RULE]
+    if answer:
+        # The model chooses: calls, or an answer in the format's own wrapping (see generic.py).
+        answer_rules = fmt.answer_grammar()
+        if answer_rules is None:
+            raise ValueError(f"the {fmt.name} format has no answer grammar")
+        rules = [
+            root.replace("root ::=", "lzcalls ::=", 1),
+            "root ::= lzcalls | lzanswer",
+            answer_rules,
+            _WS_RULE,
+        ]
     alternatives = []
     for n, (tool, index) in enumerate(zip(tools, indices)):
         params = schema_to_gbnf(tool.parameters, param=f"tools[{index}].function.parameters")
         prefix = f"t{n}-"
-        # Arguments come out compact (`{"a":1}`, `{}`), the form OpenAI's own calls have: the converter's
-        # optional space between JSON tokens is taken away. Also fewer tokens for the model to write.
-        compact = re.sub(rf"^{prefix}space ::= .*$", f'{prefix}space ::= ""', prefix_rules(params, prefix), flags=re.M)
-        rules.append(compact)
+        # The converter lets the model write one optional space between JSON tokens, as it mostly saw
+        # JSON written; the parsers drop it, so arguments still come out compact (`{"a":1}`).
+        rules.append(prefix_rules(params, prefix))
         rules.append(
             f'lzcall-{n} ::= "{{" lz-ws "\\"name\\"" lz-ws ":" lz-ws {gbnf_literal(json.dumps(tool.name))} '
             f'lz-ws "," lz-ws "\\"{fmt.args_key}\\"" lz-ws ":" lz-ws {prefix}root lz-ws "}}"'

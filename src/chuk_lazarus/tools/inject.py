@@ -14,22 +14,34 @@ from ..engine.templates import message_to_dict
 from ..engine.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
 
 _FORMAT = '{"tool_calls": [{"name": "<function name>", "arguments": {<the arguments as a JSON object>}}]}'
+_ANSWER = '{"response": "..."}'
 
 
-def tools_system_prompt(tools: tuple[ToolDefinition, ...], choice: ToolChoice, parallel: bool) -> str:
+def tools_system_prompt(
+    tools: tuple[ToolDefinition, ...], choice: ToolChoice, parallel: bool, *, answers_in_json: bool = False
+) -> str:
+    """The system-prompt text teaching the call format; with `answers_in_json` (tool_choice=auto under
+    the generic format's grammar), also the `{"response": ...}` form for answering directly."""
     listing = "\n".join(
-        json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}, ensure_ascii=False)
+        json.dumps(
+            {"name": t.name, "description": t.description, "parameters": t.parameters}, ensure_ascii=False
+        )
         for t in tools
     )
     if choice.mode == "function":
         when = f"You must call the function {choice.function} now. Reply with only this JSON:"
     elif choice.mode == "required":
         when = "You must call one of these functions now. Reply with only this JSON:"
+    elif answers_in_json:
+        when = "Reply with only JSON. To call functions:"
     else:
         when = "To call functions, reply with only this JSON and nothing else:"
     how_many = "" if parallel else " Call at most one function."
     text = f"You can call these functions:\n{listing}\n\n{when}\n{_FORMAT}{how_many}"
-    if choice.mode == "auto":
+    if answers_in_json:
+        # "…" rather than a <placeholder>: SmolLM2-135M copied "<your answer>" verbatim (measured).
+        text += f"\nTo answer the user directly, write your answer as a JSON string:\n{_ANSWER}"
+    elif choice.mode == "auto":
         text += "\nOtherwise, answer the user in plain text."
     return text
 

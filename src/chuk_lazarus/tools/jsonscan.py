@@ -2,7 +2,9 @@
 
 The parsers must give the same result however the text is split into deltas, so they look at one
 character at a time and decide only from what they have seen. These scanners never build JSON values;
-they find where a value ends, so arguments can be streamed exactly as the model wrote them.
+they find where a value ends, so arguments can be streamed as the model wrote them — compacted: the
+whitespace between JSON tokens is dropped (`significant`), giving the `{"a":1}` form OpenAI's own
+calls have whatever spacing the model used.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ class JsonValueScanner:
         return Step.MORE
 
 
+def significant(scanner: JsonValueScanner, ch: str) -> bool:
+    """Whether `ch`, just pushed into `scanner`, belongs in the compact text of the value."""
+    return scanner.in_string or not ch.isspace()
+
+
 ARGUMENT_KEYS = ("arguments", "parameters")
 
 
@@ -74,7 +81,7 @@ class CallReader:
     """Reads one call object, `{"name": "f", "arguments": {...}}`, keys in any order.
 
     `name` is set once its string is complete; `take_args()` returns the argument text read since
-    the last call, verbatim. `raw` is everything consumed, for giving the text back when it turns
+    the last call, compacted. `raw` is everything consumed, for giving the text back when it turns
     out not to be a call.
     """
 
@@ -111,7 +118,7 @@ class CallReader:
             if step is Step.ERROR or step is Step.DONE_BEFORE:
                 return step
             self._value_text += ch
-            if self._current_is_args():
+            if self._current_is_args() and significant(self._value, ch):
                 self._args_pending += ch
             if step is Step.DONE:
                 return self._end_value()

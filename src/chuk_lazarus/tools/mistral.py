@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .base import MarkerFinder, ToolParser, repeated
-from .jsonscan import JsonValueScanner, Step
+from .jsonscan import JsonValueScanner, Step, significant
 
 TOOL_CALLS, ARGS = "[TOOL_CALLS]", "[ARGS]"
 
@@ -73,7 +73,7 @@ class MistralParser(ToolParser):
             if self._args.kind is None and ch.isspace():
                 return
             step = self._args.push(ch)
-            if step is Step.MORE or step is Step.DONE:
+            if (step is Step.MORE or step is Step.DONE) and significant(self._args, ch):
                 self._events_args(ch)
             if step is not Step.MORE:
                 self._end_call()

@@ -44,11 +44,18 @@ def plan_tools(
     if native:
         fmt = select_parser(template.source, tool_parser) or HermesParser
 
+    answers_in_json = (
+        not native and bool(offered) and choice.mode == "auto" and request.response_format.type == "text"
+    )
     if native:
         messages = [message_to_dict(m) for m in request.messages]
         template_tools = [tool_to_dict(t) for t in offered] or None
     else:
-        extra = tools_system_prompt(offered, choice, request.parallel_tool_calls) if offered else None
+        extra = (
+            tools_system_prompt(offered, choice, request.parallel_tool_calls, answers_in_json=answers_in_json)
+            if offered
+            else None
+        )
         needs_text = extra is not None or any(m.role == "tool" or m.tool_calls for m in request.messages)
         messages = (
             render_without_template_tools(request.messages, extra)
@@ -83,9 +90,21 @@ def plan_tools(
         # The answer must be JSON of that shape, so the model answers rather than calls.
         grammar = constraints.grammar_for_response_format(request.response_format)
         return ToolPlan(messages, template_tools, grammar, (), fmt)
+    # Its own name: `max_calls` above is always an int; here None means "as many as the model makes".
+    auto_max_calls: int | None = None if request.parallel_tool_calls else 1
+    if answers_in_json:
+        # Injected tools: the model writes calls or a wrapped answer, held to one of the two from the
+        # first token (llama.cpp's generic format; see generic.py). At most one call per function, as
+        # when a call is forced: a small model otherwise repeats its call until max_tokens.
+        grammar = tool_call_grammar(
+            offered,
+            fmt,
+            max_calls=len(offered) if request.parallel_tool_calls else 1,
+            indices=tuple(range(len(offered))),
+            answer=True,
+        )
+        return ToolPlan(messages, template_tools, grammar, (), fmt)
     if fmt.lazy_triggers and fmt.grammar_root(1) is not None:
-        # Its own name: `max_calls` above is always an int; here None means "as many as the model makes".
-        auto_max_calls: int | None = None if request.parallel_tool_calls else 1
         grammar = tool_call_grammar(
             offered, fmt, max_calls=auto_max_calls, indices=tuple(range(len(offered)))
         )

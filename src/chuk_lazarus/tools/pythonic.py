@@ -79,7 +79,7 @@ class PythonicParser(ToolParser):
             return
         self._markup_begins()
         for name, arguments in calls:
-            self._emit_whole_call(name, json.dumps(arguments, ensure_ascii=False))
+            self._emit_whole_call(name, json.dumps(arguments, ensure_ascii=False, separators=(",", ":")))
 
     def _end(self) -> None:
         if self._state == "list":
