@@ -43,7 +43,8 @@ def quiet_openmp() -> None:
     (every matmul). When the cores are shared (the server's own event-loop thread, other processes)
     a spinning thread holds a core its partner in the next region needs: measured here on 2 busy
     cores, a 4-row decode step took ~1.5 s spinning and ~0.15 s passive. libgomp reads this once,
-    when torch loads, so it only takes effect if torch is not imported yet."""
+    when it is first loaded: by torch, or earlier by llama.cpp (its ggml links the same system
+    libgomp), so it only takes effect if neither has been loaded in this process yet."""
     if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
