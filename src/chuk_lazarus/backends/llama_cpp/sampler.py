@@ -1,4 +1,11 @@
-"""One llama.cpp sampler chain per sequence, built from the engine's `SamplingParams`."""
+"""One llama.cpp sampler chain per sequence, built from the engine's `SamplingParams`, and its grammar.
+
+The grammar is kept out of the chain and checked after sampling, as llama.cpp's own `common_sampler`
+does: the token the chain picks freely is tested against the grammar alone (one candidate), and only
+when the grammar rejects it is the whole vocabulary masked and the token picked again. Masking the
+whole vocabulary on every step costs the grammar a walk over every token's text; most steps the
+model's own choice is allowed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import math
 from collections.abc import Callable
 
 import llama_cpp as C
+import numpy as np
 
 from ...engine.constraints import gbnf_literal
 from ...engine.errors import InvalidRequest
@@ -22,8 +30,12 @@ _RANDOM_SEED = 0xFFFFFFFF
 _PENALTY_LAST_N = 64
 
 
+# The layout of llama.cpp's `llama_token_data` (id, logit, p), for filling candidates with numpy.
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
 class SequenceSampler:
-    """Owns a `llama_sampler` chain; `sample` also accepts the token (advancing grammar and penalties)."""
+    """Owns a `llama_sampler` chain and grammar; `sample` also accepts the token (advancing both)."""
 
     def __init__(
         self,
@@ -42,9 +54,12 @@ class SequenceSampler:
             C.llama_sampler_chain_add(self.handle, sampler)
 
         self.vocab = vocab
+        self.n_vocab = n_vocab
         self.piece = piece
+        self.grammar: C.llama_sampler_p | None = None  # the grammar in force, outside the chain
         self.lazy_grammar: str | None = None  # a lazy grammar not yet started
         self.watch: TriggerWatch | None = None
+        self.candidates: _Candidates | None = None
 
         if grammar:
             # Compiled now even when lazy, so a grammar llama.cpp cannot parse fails the request at once.
@@ -59,9 +74,7 @@ class SequenceSampler:
                 self.lazy_grammar = grammar
                 self.watch = TriggerWatch(grammar_triggers)
             else:
-                # First in the chain: it removes every token the grammar does not allow, so nothing
-                # after it (including greedy) can pick an invalid one.
-                add(grammar_sampler)
+                self._use_grammar(grammar_sampler)
         if params.logit_bias:
             # Built through the constructors: ctypes converts the ints, while the stubs type the fields
             # as c_int32 and would reject a plain assignment.
@@ -93,16 +106,42 @@ class SequenceSampler:
             add(C.llama_sampler_init_dist(seed))
 
     def sample(self, ctx: C.llama_context_p, batch_index: int) -> int:
-        token = int(C.llama_sampler_sample(self.handle, ctx, batch_index))
-        if self.watch is not None:
-            trigger = self.watch.feed(token, self.piece(token))
-            if trigger is not None:
-                self._start_grammar(trigger)
+        if self.grammar is None:
+            token = int(C.llama_sampler_sample(self.handle, ctx, batch_index))
+            if self.watch is not None:
+                trigger = self.watch.feed(token, self.piece(token))
+                if trigger is not None:
+                    self._start_grammar(trigger)
+            return token
+        assert self.candidates is not None
+        logits = C.llama_get_logits_ith(ctx, batch_index)
+        token = self.candidates.pick(logits, self.handle)
+        if not _allows(self.grammar, token):
+            token = self.candidates.pick(logits, self.handle, first=self.grammar)
+            if not _allows(self.grammar, token):
+                # Nothing in the vocabulary continues the grammar (it cannot happen with a grammar
+                # over text): accepting would throw through ctypes and abort, so the grammar goes.
+                log.error("grammar allows no token; the rest of this output is unconstrained")
+                self._drop_grammar()
+                C.llama_sampler_accept(self.handle, token)
+                return token
+        C.llama_sampler_accept(self.grammar, token)
+        C.llama_sampler_accept(self.handle, token)
         return token
 
+    def _use_grammar(self, grammar_sampler: C.llama_sampler_p) -> None:
+        self.grammar = grammar_sampler
+        self.candidates = _Candidates(self.n_vocab)
+
+    def _drop_grammar(self) -> None:
+        if self.grammar is not None:
+            C.llama_sampler_free(self.grammar)
+        self.grammar = None
+        self.candidates = None
+
     def _start_grammar(self, trigger: Trigger) -> None:
-        """Put the lazy grammar first in the chain, already past the trigger's tokens — or, if it
-        rejects them, leave the output unconstrained (the tool parser reads it as it is)."""
+        """Start the lazy grammar, already past the trigger's tokens — or, if it rejects them, leave
+        the output unconstrained (the tool parser reads it as it is)."""
         assert self.lazy_grammar is not None
         self.watch = None
         grammar, root = self.lazy_grammar, b"root"
@@ -123,19 +162,46 @@ class SequenceSampler:
                 C.llama_sampler_free(grammar_sampler)
                 return
             C.llama_sampler_accept(grammar_sampler, token)
-        # The chain can only append: take the samplers out (they keep their state), then put them
-        # back behind the grammar.
-        rest = [
-            C.llama_sampler_chain_remove(self.handle, 0) for _ in range(C.llama_sampler_chain_n(self.handle))
-        ]
-        C.llama_sampler_chain_add(self.handle, grammar_sampler)
-        for sampler in rest:
-            C.llama_sampler_chain_add(self.handle, sampler)
+        self._use_grammar(grammar_sampler)
 
     def close(self) -> None:
+        self._drop_grammar()
         if self.handle:
             C.llama_sampler_free(self.handle)
             self.handle = ctypes.c_void_p(0)
+
+
+class _Candidates:
+    """A reusable `llama_token_data_array` over the whole vocabulary, filled from a row of logits."""
+
+    def __init__(self, n_vocab: int) -> None:
+        assert _TOKEN_DATA.itemsize == ctypes.sizeof(C.llama_token_data)
+        self.n_vocab = n_vocab
+        self.ids = np.arange(n_vocab, dtype=np.int32)
+        self.data = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self.array = C.llama_token_data_array(
+            self.data.ctypes.data_as(C.llama_token_data_p), n_vocab, -1, False
+        )
+
+    def pick(
+        self,
+        logits: ctypes._Pointer[ctypes.c_float],
+        chain: C.llama_sampler_p,
+        first: C.llama_sampler_p | None = None,
+    ) -> int:
+        """The token `chain` selects from these logits (masked by `first` when given); nothing accepted."""
+        row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+        # Samplers sort and shrink the array in place: every pick starts from the full, unsorted row.
+        self.data["id"] = self.ids
+        self.data["logit"] = row
+        self.data["p"] = 0.0
+        self.array.size = self.n_vocab  # (samplers rearrange `data`, but never repoint it)
+        self.array.selected = -1
+        self.array.sorted = False
+        if first is not None:
+            C.llama_sampler_apply(first, ctypes.byref(self.array))
+        C.llama_sampler_apply(chain, ctypes.byref(self.array))
+        return int(self.array.data[self.array.selected].id)
 
 
 def _allows(grammar_sampler: C.llama_sampler_p, token: int) -> bool:
