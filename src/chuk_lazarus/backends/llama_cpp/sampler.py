@@ -60,6 +60,9 @@ class SequenceSampler:
         self.lazy_grammar: str | None = None  # a lazy grammar not yet started
         self.watch: TriggerWatch | None = None
         self.candidates: _Candidates | None = None
+        # One candidate, reused: the grammar is asked about a single token on every constrained step.
+        self.probe = (C.llama_token_data * 1)()
+        self.probe_array = C.llama_token_data_array(self.probe, 1, -1, False)
 
         if grammar:
             # Compiled now even when lazy, so a grammar llama.cpp cannot parse fails the request at once.
@@ -116,9 +119,9 @@ class SequenceSampler:
         assert self.candidates is not None
         logits = C.llama_get_logits_ith(ctx, batch_index)
         token = self.candidates.pick(logits, self.handle)
-        if not _allows(self.grammar, token):
+        if not self._allows(self.grammar, token):
             token = self.candidates.pick(logits, self.handle, first=self.grammar)
-            if not _allows(self.grammar, token):
+            if not self._allows(self.grammar, token):
                 # Nothing in the vocabulary continues the grammar (it cannot happen with a grammar
                 # over text): accepting would throw through ctypes and abort, so the grammar goes.
                 log.error("grammar allows no token; the rest of this output is unconstrained")
@@ -128,6 +131,13 @@ class SequenceSampler:
         C.llama_sampler_accept(self.grammar, token)
         C.llama_sampler_accept(self.handle, token)
         return token
+
+    def _allows(self, grammar_sampler: C.llama_sampler_p, token: int) -> bool:
+        """Whether the grammar, in its current state, accepts `token` next (it masks a one-token list)."""
+        self.probe[0] = C.llama_token_data(token, 0.0, 0.0)  # id, logit, p
+        self.probe_array.size, self.probe_array.selected, self.probe_array.sorted = 1, -1, False
+        C.llama_sampler_apply(grammar_sampler, ctypes.byref(self.probe_array))
+        return math.isfinite(self.probe[0].logit)
 
     def _use_grammar(self, grammar_sampler: C.llama_sampler_p) -> None:
         self.grammar = grammar_sampler
@@ -155,7 +165,7 @@ class SequenceSampler:
             log.warning("lazy grammar could not start at %r", trigger.text[:80])
             return
         for token in trigger.tokens:
-            if not _allows(grammar_sampler, token):
+            if not self._allows(grammar_sampler, token):
                 log.warning(
                     "lazy grammar rejected its trigger text %r; output left unconstrained", trigger.text[:80]
                 )
@@ -202,11 +212,3 @@ class _Candidates:
             C.llama_sampler_apply(first, ctypes.byref(self.array))
         C.llama_sampler_apply(chain, ctypes.byref(self.array))
         return int(self.array.data[self.array.selected].id)
-
-
-def _allows(grammar_sampler: C.llama_sampler_p, token: int) -> bool:
-    """Whether the grammar, in its current state, accepts `token` next (it masks a one-token list)."""
-    data = (C.llama_token_data * 1)(C.llama_token_data(token, 0.0, 0.0))  # id, logit, p
-    candidates = C.llama_token_data_array(data, 1, -1, False)
-    C.llama_sampler_apply(grammar_sampler, ctypes.byref(candidates))
-    return math.isfinite(data[0].logit)

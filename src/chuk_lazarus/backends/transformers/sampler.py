@@ -165,7 +165,7 @@ def sample_rows(
     through its own sampler (its own generator, grammar and penalties). Which way a row goes depends
     only on its own request, so a seeded request draws the same whatever else is in the batch."""
     greedy = [i for i, s in enumerate(samplers) if s.params.greedy and s.plain and logprobs[i] is None]
-    rest = [i for i in range(len(samplers)) if i not in set(greedy)]
+    rest = sorted(set(range(len(samplers))) - set(greedy))
     picks: dict[int, tuple[int, RawLogprob | None]] = {}
     if greedy:
         rows = logits if len(greedy) == len(samplers) else logits[greedy]
