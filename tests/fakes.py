@@ -13,16 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chuk_lazarus.engine.types import (
+from chuk_lazarus.core.types import (
     Event,
     Finish,
     GenerationRequest,
+    GenerationResult,
+    LoadStats,
     ModelInfo,
     TextDelta,
     ToolCallArgsDelta,
     ToolCallStart,
     Usage,
 )
+
+from chuk_lazarus.engine.generation import ResultBuilder
 
 MODEL = "fake-model"
 
@@ -46,33 +50,52 @@ def tool_call_events(
     return events
 
 
-class FakeStream:
-    def __init__(self, events: list[Event], error: Exception | None, *, hang: bool = False) -> None:
-        self._events = list(events)
+class FakeGeneration:
+    """A started request: the scripted events for each of its `n` choices, interleaved choice by choice."""
+
+    def __init__(
+        self, events: list[Event], error: Exception | None, *, n: int = 1, hang: bool = False, prompt_tokens: int = 5
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.n = n
+        self._items = [(index, event) for event in events for index in range(n)]
         self._error = error
         self._hang = hang
         self.closed = False
         self.waiting = False  # hanging: the router is waiting for an event that will not come
-        self.cancelled = False  # hanging: that wait was cancelled (as `EventStream` cancels its job)
+        self.cancelled = False  # hanging: that wait was cancelled (as `Generation` cancels its jobs)
 
-    def __aiter__(self) -> FakeStream:
+    def __aiter__(self) -> FakeGeneration:
         return self
 
-    async def __anext__(self) -> Event:
-        if self._events:
-            return self._events.pop(0)
+    async def __anext__(self) -> tuple[int, Event]:
+        item = await self.next()
+        assert item is not None
+        return item
+
+    async def next(self, timeout: float | None = None) -> tuple[int, Event] | None:
+        if self._items:
+            return self._items.pop(0)
         if self._error is not None:
             error, self._error = self._error, None
             raise error
         if self._hang:
             self.waiting = True
             try:
-                await asyncio.Event().wait()
+                await asyncio.wait_for(asyncio.Event().wait(), timeout)
+            except asyncio.TimeoutError:
+                return None  # silence: a stream sends its keepalive and asks again
             except asyncio.CancelledError:
                 self.cancelled = True
                 await self.aclose()
                 raise
         raise StopAsyncIteration
+
+    async def results(self) -> list[GenerationResult]:
+        builders = [ResultBuilder() for _ in range(self.n)]
+        async for index, event in self:
+            builders[index].add(event)
+        return [b.result() for b in builders]
 
     async def aclose(self) -> None:
         self.closed = True
@@ -88,7 +111,7 @@ class FakeEngine:
     model_name: str = MODEL
     aliases: tuple[str, ...] = ()
     requests: list[GenerationRequest] = field(default_factory=list)
-    streams: list[FakeStream] = field(default_factory=list)
+    streams: list[FakeGeneration] = field(default_factory=list)  # one per started request
     loaded_at: float = 1_750_000_000.0
     load_duration_ns: int = 1_000_000
     info: ModelInfo = field(
@@ -102,16 +125,18 @@ class FakeEngine:
     def serves(self, model: str) -> bool:
         return model == self.model_name or model in self.aliases
 
-    def load_stats(self) -> dict[str, int]:
-        return {"active": 0, "queued": 0, "slots": 4, "max_queue": 64}
+    def load_stats(self) -> LoadStats:
+        return LoadStats(active=0, queued=0, slots=4, max_queue=64)
 
-    async def start(self, request: GenerationRequest) -> FakeStream:
+    async def start(self, request: GenerationRequest) -> FakeGeneration:
         self.requests.append(request)
         if self.start_error is not None:
             raise self.start_error
-        stream = FakeStream(self.events, self.mid_stream_error, hang=self.hang)
-        self.streams.append(stream)
-        return stream
+        generation = FakeGeneration(
+            self.events, self.mid_stream_error, n=request.n, hang=self.hang, prompt_tokens=self.prompt_tokens
+        )
+        self.streams.append(generation)
+        return generation
 
     async def count_tokens(self, request: GenerationRequest) -> int:
         self.requests.append(request)
@@ -124,4 +149,4 @@ class FakeEngine:
 def make_app(engine: FakeEngine, protocols: Sequence[str] = ("openai",), **kwargs: Any) -> Any:
     from chuk_lazarus.server import create_app
 
-    return create_app(engine, protocols=list(protocols), **kwargs)  # type: ignore[arg-type]
+    return create_app(engine, protocols=list(protocols), **kwargs)

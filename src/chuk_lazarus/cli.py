@@ -1,157 +1,259 @@
-"""`lazarus serve` / `lazarus-serve`: a thin shell over `ServeSettings`, `ModelEngine` and `create_app`."""
+"""`lazarus serve` / `lazarus-serve`: a thin shell over `ServerSettings`, `ModelSettings`, `ModelEngine`
+and `create_app`.
+
+Every option is generated from a field of the two settings models: flag `--{name}` (`_` -> `-`),
+variable `LAZARUS_{NAME}`, help from the field's description and default, a switch for a boolean, the
+choices of a `Literal`, and a short flag from the field's `json_schema_extra["short"]`. Values are
+validated by the models themselves; this module only routes them and names the option on an error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+import typing
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+    from pydantic.fields import FieldInfo
+
+    from .core.settings import ModelSettings
+    from .engine import ModelEngine
+    from .server.settings import ServerSettings
 
 BANNER_RULE = "=" * 60
 # On SIGTERM, how long requests in flight may take to finish before the server stops anyway.
 DRAIN_TIMEOUT_S = 30.0
+ENV_PREFIX = "LAZARUS_"
+_ENV_NOTE = (
+    "Every option can also be set by an environment variable LAZARUS_<NAME> (e.g. LAZARUS_API_KEY); "
+    "a flag wins over the variable."
+)
 
-# flag -> (ServeSettings field, short flag or None, metavar)
-_FLAGS: list[tuple[str, str, str | None, str]] = [
-    ("--model", "model", "-m", "MODEL"),
-    ("--host", "host", None, "HOST"),
-    ("--port", "port", "-p", "PORT"),
-    ("--protocols", "protocols", None, "LIST"),
-    ("--api-key", "api_key", None, "KEY"),
-    ("--max-tokens", "max_tokens", None, "N"),
-    ("--served-model-name", "served_model_name", None, "NAME"),
-    ("--backend", "backend", None, "NAME"),
-    ("--ctx-size", "ctx_size", "-c", "N"),
-    ("--parallel", "parallel", "-np", "N"),
-    ("--threads", "threads", "-t", "N"),
-    ("--batch-size", "batch_size", "-b", "N"),
-    ("--max-queue", "max_queue", None, "N"),
-    ("--tool-parser", "tool_parser", None, "NAME"),
-    ("--device", "device", None, "DEVICE"),
-    ("--dtype", "dtype", None, "DTYPE"),
-    ("--trust-remote-code", "trust_remote_code", None, ""),
-    ("--allow-pickle", "allow_pickle", None, ""),
-    ("--max-body-mb", "max_body_mb", None, "MIB"),
-    ("--log-level", "log_level", None, "LEVEL"),
-]
+
+def _models() -> tuple[type[ServerSettings], type[ModelSettings]]:
+    from .core.settings import ModelSettings
+    from .server.settings import ServerSettings
+
+    return ServerSettings, ModelSettings
+
+
+def flag_for(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_for(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def option_fields() -> dict[str, FieldInfo]:
+    """Every option `lazarus serve` has, by field name: the server's first, then the model's."""
+    server, model = _models()
+    clash = server.model_fields.keys() & model.model_fields.keys()
+    if clash:  # one flag cannot feed two fields; catch a rename here, not as a silently ignored value
+        raise RuntimeError(f"settings fields defined twice: {sorted(clash)}")
+    return {**server.model_fields, **model.model_fields}
+
+
+def _extra(field: FieldInfo) -> dict[str, Any]:
+    extra = field.json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def _choices(field: FieldInfo) -> tuple[str, ...] | None:
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return tuple(str(c) for c in typing.get_args(field.annotation))
+    return None
+
+
+def default_text(field: FieldInfo) -> str | None:
+    """The default as `--help` shows it; None when the description itself says what unset means."""
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, list | tuple):
+        return ",".join(_plain(v) for v in default)
+    if isinstance(default, float):
+        return f"{default:g}"
+    return _plain(default)
+
+
+def _plain(value: Any) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def _help_for(field: FieldInfo) -> str:
+    text = field.description or ""
+    shown = default_text(field)
+    if shown is not None:
+        text = f"{text} (default: {shown})"
+    return text.replace("%", "%%")  # argparse %-formats help strings
+
+
+def _metavar(name: str, field: FieldInfo) -> str:
+    choices = _choices(field)
+    if choices:  # shown as argparse shows `choices=`; the model, not argparse, checks them
+        return "{" + ",".join(choices) + "}"
+    if "metavar" in _extra(field):
+        return str(_extra(field)["metavar"])
+    # `int | None` is still a count: strip the None that only means "unset".
+    kinds = [t for t in typing.get_args(field.annotation) or (field.annotation,) if t is not type(None)]
+    return "N" if kinds == [int] else name.upper()
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    from .server.settings import ServeSettings
-
-    fields = ServeSettings.model_fields
-    for flag, name, short, metavar in _FLAGS:
-        field = fields[name]
-        default = field.default
-        help_text = f"{field.description} (default: {default})" if default is not None else field.description
-        names = [flag, short] if short else [flag]
-        if field.annotation is bool:  # a switch: present means on
-            parser.add_argument(*names, dest=name, action="store_true", default=argparse.SUPPRESS, help=field.description)
-            continue
-        parser.add_argument(*names, dest=name, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
+    server, model = _models()
+    groups = [
+        (parser.add_argument_group("server options"), server.model_fields),
+        (parser.add_argument_group("model options"), model.model_fields),
+    ]
+    for group, fields in groups:
+        for name, field in fields.items():
+            short = _extra(field).get("short")
+            names = [flag_for(name), short] if short else [flag_for(name)]
+            # SUPPRESS: an absent flag leaves no value, so the variable, then the field default, applies.
+            common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": _help_for(field)}
+            if field.annotation is bool:
+                group.add_argument(*names, action="store_true", **common)
+            else:
+                group.add_argument(*names, metavar=_metavar(name, field), **common)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lazarus", description="Lazarus: local LLM inference server")
     parser.add_argument("--version", action="version", version=f"lazarus {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", help="serve a model over HTTP (OpenAI, Ollama, Anthropic protocols)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model over HTTP (OpenAI, Ollama, Anthropic protocols)",
+        description=_ENV_NOTE,
+    )
     _add_serve_arguments(serve)
     return parser
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lazarus-serve", description="Serve a model over HTTP")
+    description = f"Serve a model over HTTP. {_ENV_NOTE}"
+    parser = argparse.ArgumentParser(prog="lazarus-serve", description=description)
     parser.add_argument("--version", action="version", version=f"lazarus {__version__}")
     _add_serve_arguments(parser)
     return parser
 
 
+def collect(parsed: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Raw option values (flag, else `LAZARUS_*` variable) and, for each, where it came from."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name in option_fields():
+        if name in parsed:
+            values[name], origins[name] = parsed[name], flag_for(name)
+        # An empty variable counts as unset: `LAZARUS_API_KEY=` must not require the key "".
+        elif environ.get(env_for(name), "") != "":
+            values[name] = environ[env_for(name)]
+            origins[name] = f"{flag_for(name)} (from {env_for(name)})"
+    return values, origins
+
+
+def build_settings(values: Mapping[str, Any]) -> tuple[ServerSettings, ModelSettings]:
+    """Validate raw values into the two models; raises pydantic's `ValidationError`."""
+    server, model = _models()
+    return (
+        server.model_validate({k: v for k, v in values.items() if k in server.model_fields}),
+        model.model_validate({k: v for k, v in values.items() if k in model.model_fields}),
+    )
+
+
+def _settings(
+    parser: argparse.ArgumentParser, parsed: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[ServerSettings, ModelSettings]:
+    from pydantic import ValidationError
+
+    values, origins = collect(parsed, environ)
+    try:
+        return build_settings(values)
+    except ValidationError as exc:
+        parser.error(_describe(exc, origins))
+
+
+def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    """The first problem, as `--flag: message` (exit 2 via `parser.error`, as argparse's own errors)."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    message = first["msg"]
+    error = first.get("ctx", {}).get("error")
+    if first["type"] == "value_error" and error is not None:
+        message = str(error)  # our validators' own sentence, without pydantic's "Value error, " prefix
+    return f"{origins.get(name, flag_for(name))}: {message}"
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[ServerSettings, ModelSettings]:
+    """What `lazarus-serve ARGV` would serve, without serving it (exits 2 on a bad option)."""
+    parser = _serve_parser()
+    return _settings(parser, vars(parser.parse_args(argv)), os.environ if environ is None else environ)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
-    if args.command != "serve":
+    args = vars(parser.parse_args(argv))
+    if args.pop("command", None) != "serve":
         parser.print_help()
         return 2
-    return _serve(vars(args), parser)
+    return _serve(*_settings(parser, args, os.environ))
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    parser = _serve_parser()
-    return _serve(vars(parser.parse_args(argv)), parser)
+    return _serve(*parse_settings(argv))
 
 
-def _serve(raw: dict[str, Any], parser: argparse.ArgumentParser) -> int:
-    from pydantic import ValidationError
-
-    from .protocols import Protocol
-    from .server.settings import ServeSettings
-
-    raw.pop("command", None)
+def _serve(settings: ServerSettings, model_settings: ModelSettings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
-        settings = ServeSettings(**raw)
-        protocols = Protocol.parse_list(settings.protocols)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        parser.error(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
-    except ValueError as exc:
-        parser.error(f"--protocols: {exc}")
-    from .tools import available_parsers
-
-    if settings.tool_parser is not None and settings.tool_parser not in available_parsers():
-        parser.error(f"--tool-parser: unknown '{settings.tool_parser}'; choose from: {', '.join(available_parsers())}")
-    if settings.backend not in ("auto", "llama.cpp", "transformers"):
-        parser.error(f"--backend: unknown '{settings.backend}'; choose from: auto, llama.cpp, transformers")
-    level = settings.log_level.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        parser.error(f"--log-level: unknown level '{settings.log_level}'")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return asyncio.run(_run(settings, protocols))
+        return asyncio.run(_run(settings, model_settings))
     except KeyboardInterrupt:
         return 130
 
 
-async def _run(settings: Any, protocols: list[Any]) -> int:
+async def _load_engine(settings: ServerSettings, model_settings: ModelSettings) -> ModelEngine:
+    from .engine import ModelEngine
+
+    return await ModelEngine.load(
+        settings.model, served_name=settings.served_model_name, settings=model_settings
+    )
+
+
+async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
     import uvicorn
 
-    from .engine import EngineSettings, ModelEngine
-    from .engine.errors import LazarusError
+    from .core.errors import LazarusError
     from .server import create_app
 
     print(f"Loading model: {settings.model or 'embedded SmolLM2-135M-Instruct'}", flush=True)
     try:
-        engine = await ModelEngine.load(
-            settings.model,
-            served_name=settings.served_model_name,
-            settings=EngineSettings(
-                backend=settings.backend,
-                context_length=settings.ctx_size,
-                parallel=settings.parallel,
-                threads=settings.threads,
-                batch_size=settings.batch_size,
-                max_queue=settings.max_queue,
-                tool_parser=settings.tool_parser,
-                device=settings.device,
-                dtype=settings.dtype,
-                trust_remote_code=settings.trust_remote_code,
-                allow_pickle=settings.allow_pickle,
-            ),
-        )
+        engine = await _load_engine(settings, model_settings)
     except LazarusError as exc:
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         return 1
     try:
         app = create_app(
             engine,
-            protocols=protocols,
+            protocols=settings.protocols,
             api_key=settings.api_key,
             default_max_tokens=settings.max_tokens,
-            max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
+            max_body_bytes=settings.max_body_bytes,
         )
         if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
             logging.getLogger("chuk_lazarus").warning(
@@ -162,7 +264,7 @@ async def _run(settings: Any, protocols: list[Any]) -> int:
             app,
             host=settings.host,
             port=settings.port,
-            log_level=settings.log_level.lower(),
+            log_level=settings.log_level,
             timeout_graceful_shutdown=30,
         )
         from .server.shutdown import DrainingServer
@@ -173,14 +275,14 @@ async def _run(settings: Any, protocols: list[Any]) -> int:
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)
         if server.started:
-            _print_banner(engine, settings, protocols)
+            _print_banner(engine, settings)
         await serving
         return 0 if server.started else 1
     finally:
         await engine.aclose()
 
 
-def _print_banner(engine: Any, settings: Any, protocols: list[Any]) -> None:
+def _print_banner(engine: ModelEngine, settings: ServerSettings) -> None:
     info = engine.info
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -190,12 +292,12 @@ def _print_banner(engine: Any, settings: Any, protocols: list[Any]) -> None:
         BANNER_RULE,
         "Lazarus inference server ready",
         f"  Model     : {engine.model_name}",
-        f"  Protocols : {','.join(p.value for p in protocols)}",
+        f"  Protocols : {','.join(p.value for p in settings.protocols)}",
         f"  Base URL  : {base}",
     ]
     urls = {"openai": ("OpenAI URL", f"{base}/v1"), "ollama": ("Ollama URL", base),
             "anthropic": ("Anthropic URL", base)}  # fmt: skip
-    for protocol in protocols:
+    for protocol in settings.protocols:
         label, url = urls[protocol.value]
         lines.append(f"  {label:<10}: {url}")
     if settings.api_key:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from chuk_lazarus.backends.base import BackendFinish, BackendJob, RawLogprob
+from chuk_lazarus.core.types import LazyTrigger, SamplingParams
 from chuk_lazarus.engine import ModelEngine  # first: the engine package imports the backends
-from chuk_lazarus.engine.types import SamplingParams
 
 PROMPT = "<|im_start|>user\nWrite a sentence about the sea.<|im_end|>\n<|im_start|>assistant\n"
 
@@ -49,7 +49,7 @@ def engine() -> Iterator[ModelEngine]:
     engine.backend.close()
 
 
-def run(engine: ModelEngine, grammar: str | None = None, triggers: tuple[str, ...] = ()) -> Collect:
+def run(engine: ModelEngine, grammar: str | None = None, triggers: tuple[LazyTrigger, ...] = ()) -> Collect:
     sink = Collect()
     job = BackendJob(
         prompt_tokens=engine.backend.tokenize(PROMPT),
@@ -68,7 +68,7 @@ def run(engine: ModelEngine, grammar: str | None = None, triggers: tuple[str, ..
 def test_a_lazy_grammar_starts_at_its_trigger_even_inside_a_token(engine: ModelEngine) -> None:
     free = run(engine).text.decode()
     assert "e" in free
-    lazy = run(engine, 'root ::= "e" [a-z ]{0,12}', (r"[\s\S]*?(e)[\s\S]*",)).text.decode()
+    lazy = run(engine, 'root ::= "e" [a-z ]{0,12}', (LazyTrigger("e"),)).text.decode()
     before = free.partition("e")[0]
     assert lazy.startswith(before + "e")  # free until the first "e" …
     assert re.fullmatch(r"[a-z ]{0,12}", lazy[len(before) + 1 :])  # … then held to the grammar
@@ -77,6 +77,6 @@ def test_a_lazy_grammar_starts_at_its_trigger_even_inside_a_token(engine: ModelE
 
 def test_a_grammar_that_rejects_its_trigger_text_leaves_the_output_free(engine: ModelEngine) -> None:
     free = run(engine)
-    rejected = run(engine, 'root ::= "zzz"', (r"[\s\S]*?(e)[\s\S]*",))
+    rejected = run(engine, 'root ::= "zzz"', (LazyTrigger("e"),))
     assert rejected.text == free.text and rejected.finish == free.finish
     assert run(engine).text == free.text  # and the backend goes on serving

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from chuk_lazarus.engine import ModelEngine
-from chuk_lazarus.engine.errors import Overloaded
-from chuk_lazarus.engine.types import ChatMessage, Finish, GenerationRequest, SamplingParams, TextDelta
+from chuk_lazarus.core.errors import Overloaded
+from chuk_lazarus.core.types import ChatMessage, Finish, GenerationRequest, SamplingParams, TextDelta
 
 TOPICS = ["cats", "the ocean", "Paris", "volcanoes", "bread", "music", "rain", "the moon",
           "trains", "chess", "gardens", "winter", "coffee", "robots", "rivers", "books"]  # fmt: skip
@@ -60,7 +60,7 @@ def _scheduler(engine: ModelEngine):  # type: ignore[no-untyped-def]
 
 async def _wait_idle(engine: ModelEngine, timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while engine.load_stats()["active"] or engine.load_stats()["queued"]:
+    while engine.load_stats().active or engine.load_stats().queued:
         assert asyncio.get_running_loop().time() < deadline, engine.load_stats()
         await asyncio.sleep(0.01)
 
@@ -111,11 +111,11 @@ async def test_a_cancelled_stream_frees_its_sequence_within_one_step(engine: Mod
     async for event in stream:
         if isinstance(event, TextDelta):
             break
-    while engine.load_stats()["active"] != 2:
+    while engine.load_stats().active != 2:
         await asyncio.sleep(0.001)
     step_at_cancel = sched.steps
     await stream.aclose()
-    while engine.load_stats()["active"] != 1:
+    while engine.load_stats().active != 1:
         await asyncio.sleep(0.001)
     assert sched.steps - step_at_cancel <= 1
     await busy.aclose()
@@ -126,7 +126,7 @@ async def test_a_full_queue_refuses_at_once_and_accepted_requests_complete() -> 
     eng = await ModelEngine.load(None, parallel=1, max_queue=1, threads=1)
     try:
         running = await eng.start(_request(0, 0.0, max_tokens=24))
-        while eng.load_stats()["active"] != 1:  # admitted: the queue is empty again
+        while eng.load_stats().active != 1:  # admitted: the queue is empty again
             await asyncio.sleep(0.001)
         queued = await eng.start(_request(1, 0.0, max_tokens=24))
         with pytest.raises(Overloaded) as refused:

@@ -13,9 +13,9 @@ import pytest
 from anthropic.types import ErrorResponse, Message, MessageTokensCount, ModelInfo, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
-from chuk_lazarus.engine.types import ChatMessage, Finish, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
-from tests.fakes import MODEL, FakeEngine, FakeStream, make_app, text_events, tool_call_events
+from chuk_lazarus.core.errors import ContextLengthExceeded, GenerationFailed, Overloaded
+from chuk_lazarus.core.types import ChatMessage, Finish, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from tests.fakes import MODEL, FakeEngine, FakeGeneration, make_app, text_events, tool_call_events
 
 try:  # recent anthropic releases use their own httpx fork and refuse a plain httpx client
     import httpx2 as SDK_HTTPX  # type: ignore[import-not-found]
@@ -193,26 +193,38 @@ async def test_error_after_stream_began_is_an_error_event() -> None:
     assert engine.streams[0].closed
 
 
-class SlowStream(FakeStream):
-    async def __anext__(self) -> Any:
-        await asyncio.sleep(0.05)
-        return await super().__anext__()
+class SlowGeneration(FakeGeneration):
+    """Each event becomes available 50 ms after the previous one was taken."""
+
+    due: float | None = None
+
+    async def next(self, timeout: float | None = None) -> Any:
+        if not self._items:  # the last choice has finished: the end is known at once
+            return await super().next(timeout)
+        loop = asyncio.get_running_loop()
+        if self.due is None:
+            self.due = loop.time() + 0.05
+        wait = self.due - loop.time()
+        if timeout is not None and wait > timeout:
+            await asyncio.sleep(timeout)
+            return None  # silence: the stream sends a keepalive
+        await asyncio.sleep(max(wait, 0.0))
+        self.due = None
+        return await super().next(timeout)
 
 
 class SlowEngine(FakeEngine):
-    async def start(self, request: Any) -> FakeStream:
+    async def start(self, request: Any) -> FakeGeneration:
         self.requests.append(request)
-        stream = SlowStream(self.events, None)
-        self.streams.append(stream)
-        return stream
+        generation = SlowGeneration(self.events, None)
+        self.streams.append(generation)
+        return generation
 
 
-async def test_pings_while_the_engine_is_silent(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chuk_lazarus.protocols.anthropic import router
-
-    monkeypatch.setattr(router, "PING_INTERVAL_S", 0.01)
+async def test_pings_while_the_engine_is_silent() -> None:
     engine = SlowEngine(events=text_events("a", "b"))
-    frames = parse_sse((await post(engine, request(stream=True))).text)
+    async with client_for(engine, keepalive_s=0.01) as client:
+        frames = parse_sse((await client.post("/v1/messages", json=request(stream=True))).text)
     names = [n for n, _ in frames]
     assert names.count("ping") > 1
     texts = [d["delta"]["text"] for n, d in frames if n == "content_block_delta"]
@@ -372,7 +384,7 @@ async def test_tool_result_round_trip_conversion() -> None:
         (request(max_tokens=0), "max_tokens"),
         (request(temperature=1.5), "temperature"),
         (request(messages=[]), "messages"),
-        (request(messages=[{"role": "system", "content": "x"}]), "messages.0.role"),
+        (request(messages=[{"role": "system", "content": "x"}]), "messages[0].role"),
         (request(messages=[{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]), "image"),
         (request(messages=[{"role": "user", "content": [
@@ -520,13 +532,13 @@ async def test_count_tokens_endpoint() -> None:
 
 def test_writer_interleaving_is_robust() -> None:
     """Arguments for a call arrive after a later text delta: they still land on their own block."""
-    from chuk_lazarus.protocols.anthropic.render import StreamWriter
+    from chuk_lazarus.protocols.anthropic.render import MessageRenderer
 
-    writer = StreamWriter(model=MODEL, input_tokens=1)
-    frames = [writer.start()]
+    renderer = MessageRenderer(model=MODEL)
+    frames = renderer.start(FakeGeneration([], None, prompt_tokens=1))
     for event in (ToolCallStart(0, "call_a", "f"), TextDelta("x"), ToolCallArgsDelta(0, "{}")):
-        frames += writer.event(event)
-    frames += writer.finish(Finish("tool_calls", Usage(1, 2)))
+        frames += renderer.event(0, event)
+    frames += renderer.event(0, Finish("tool_calls", Usage(1, 2)))
     parsed = parse_sse(b"".join(frames).decode())
     deltas = [d for n, d in parsed if n == "content_block_delta"]
     assert deltas[-1] == {

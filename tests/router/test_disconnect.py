@@ -51,8 +51,8 @@ async def call_then_hang_up(
     return sent
 
 
-def generating(engine: FakeEngine, n: int = 1) -> Any:
-    return lambda: len(engine.streams) == n and all(s.waiting for s in engine.streams)
+def generating(engine: FakeEngine) -> Any:
+    return lambda: len(engine.streams) == 1 and engine.streams[0].waiting
 
 
 def status_of(sent: list[dict[str, Any]]) -> int:
@@ -65,8 +65,11 @@ CASES = [
     ("anthropic", "/v1/messages", {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}, 1),
     ("ollama", "/api/chat", {"model": MODEL, "messages": MESSAGES, "stream": False}, 1),
     ("ollama", "/api/generate", {"model": MODEL, "prompt": "hi", "stream": False}, 1),
-    # Streaming Ollama waits for the first event before it answers, so it is watched there too.
+    # A stream waits for its first event before it answers (the pipeline's rule for every protocol),
+    # so a disconnect is watched for there too.
     ("ollama", "/api/chat", {"model": MODEL, "messages": MESSAGES}, 1),
+    ("openai", "/v1/chat/completions", {"model": MODEL, "messages": MESSAGES, "stream": True, "n": 2}, 2),
+    ("anthropic", "/v1/messages", {"model": MODEL, "max_tokens": 64, "messages": MESSAGES, "stream": True}, 1),
 ]
 
 
@@ -77,9 +80,9 @@ async def test_disconnect_cancels_every_generation_of_the_request(
     engine = FakeEngine(events=[], hang=True)
     app = make_app(engine, (protocol,))
     with caplog.at_level(logging.INFO, logger="chuk_lazarus"):
-        sent = await call_then_hang_up(app, path, body, gone_when=generating(engine, n))
-    assert len(engine.streams) == n
-    assert all(s.cancelled and s.closed for s in engine.streams)
+        sent = await call_then_hang_up(app, path, body, gone_when=generating(engine))
+    # One generation holds all n choices (planned once); closing it cancels every one of them.
+    assert [(g.n, g.cancelled, g.closed) for g in engine.streams] == [(n, True, True)]
     # Nobody reads it, but it must not look like a server failure.
     assert status_of(sent) == 499
     assert "the client disconnected" in caplog.text

@@ -14,8 +14,8 @@ import httpx
 import ollama
 import pytest
 
-from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
-from chuk_lazarus.engine.types import (
+from chuk_lazarus.core.errors import ContextLengthExceeded, GenerationFailed, Overloaded
+from chuk_lazarus.core.types import (
     Finish,
     ModelInfo,
     ResponseFormat,
@@ -584,7 +584,7 @@ async def test_nulls_are_treated_as_absent_as_go_does() -> None:
 
 async def test_failure_before_the_first_object_is_a_plain_http_error() -> None:
     # Ollama decides the status at its first write: nothing generated yet means a real HTTP error.
-    from chuk_lazarus.engine.errors import InvalidRequest
+    from chuk_lazarus.core.errors import InvalidRequest
 
     engine = FakeEngine(events=[], mid_stream_error=InvalidRequest("the output constraint could not be compiled"))
     async with client_for(engine) as http:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from chuk_lazarus.engine.errors import ContextLengthExceeded, GenerationFailed, Overloaded
-from chuk_lazarus.engine.types import TextDelta
+from chuk_lazarus.core.errors import ContextLengthExceeded, GenerationFailed, Overloaded
+from chuk_lazarus.core.types import TextDelta
 from tests.fakes import MODEL, FakeEngine, make_app, text_events, tool_call_events
 
 
@@ -83,11 +83,12 @@ async def test_default_max_tokens_comes_from_the_app() -> None:
     assert engine.requests[0].max_tokens == 77
 
 
-async def test_n_runs_one_sequence_per_choice_with_distinct_seeds() -> None:
+async def test_n_is_one_request_for_the_engine() -> None:
     engine = FakeEngine()
     response = await post(engine, {**BASIC, "n": 3, "seed": 10})
     assert [c["index"] for c in response.json()["choices"]] == [0, 1, 2]
-    assert [r.sampling.seed for r in engine.requests] == [10, 11, 12]
+    # Planned once: the engine gets n and the seed; choice i samples with seed + i (tests/engine).
+    assert [(r.n, r.sampling.seed) for r in engine.requests] == [(3, 10)]
     assert response.json()["usage"] == {**response.json()["usage"], "prompt_tokens": 5, "completion_tokens": 6}
 
 
@@ -132,8 +133,8 @@ async def test_error_after_the_stream_began_is_an_error_frame() -> None:
     assert response.status_code == 200
     payloads = sse_payloads(response)
     assert payloads[1]["choices"][0]["delta"]["content"] == "partial"
-    assert payloads[-1]["error"]["message"] == "backend died"
-    assert payloads[-1]["error"]["type"] == "server_error"
+    assert payloads[-2]["error"] == {"message": "backend died", "type": "server_error", "param": None, "code": None}
+    assert payloads[-1] == "[DONE]"  # the stream still ends the way OpenAI clients wait for
 
 
 async def test_unknown_model_is_404_and_names_the_served_model() -> None:

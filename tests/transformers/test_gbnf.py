@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chuk_lazarus.backends.gbnf import schema_to_gbnf
 from chuk_lazarus.backends.transformers.gbnf import flatten_repetitions
-from chuk_lazarus.engine.constraints import schema_to_gbnf
 
 
 def test_nested_optionals_become_bounded_repetitions() -> None:

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from chuk_lazarus.engine.engine import ModelEngine
-from chuk_lazarus.engine.types import (
+from chuk_lazarus.core.types import (
     ChatMessage,
     Finish,
     GenerationRequest,
@@ -165,10 +165,10 @@ async def test_cancellation_frees_the_sequence(hf_engine: ModelEngine) -> None:
             break
     await stream.aclose()
     for _ in range(100):
-        if hf_engine.load_stats()["active"] == 0:
+        if hf_engine.load_stats().active == 0:
             break
         await asyncio.sleep(0.05)
-    assert hf_engine.load_stats()["active"] == 0
+    assert hf_engine.load_stats().active == 0
     # And the backend keeps serving.
     assert (await hf_engine.agenerate(chat(PROMPTS[0]))).text == "The capital of France is Paris."
 
@@ -176,7 +176,7 @@ async def test_cancellation_frees_the_sequence(hf_engine: ModelEngine) -> None:
 @pytest.mark.parametrize("bad", ["root ::= (", 'root ::= "a" undefined-rule'])
 def test_bad_grammar_is_an_invalid_request(hf_engine: ModelEngine, bad: str) -> None:
     from chuk_lazarus.backends.transformers.sampler import SequenceSampler
-    from chuk_lazarus.engine.errors import InvalidRequest
+    from chuk_lazarus.core.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest):
         SequenceSampler(GREEDY, bad, lltokenizer=hf_engine.backend.vocab.lltokenizer())  # type: ignore[attr-defined]

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from chuk_lazarus.backends.transformers.loading import check_remote_code, check_weights, require_extra
-from chuk_lazarus.engine.errors import InvalidRequest, ModelLoadError
+from chuk_lazarus.core.errors import InvalidRequest, ModelLoadError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 _RESOLVE = """
 import sys
-from chuk_lazarus.engine.errors import ModelLoadError
+from chuk_lazarus.core.errors import ModelLoadError
 from chuk_lazarus.models import resolve_model
 try:
     r = resolve_model(sys.argv[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from chuk_lazarus.backends.transformers.sampler import SequenceSampler, _nucleus, sample_rows
-from chuk_lazarus.engine.types import SamplingParams
+from chuk_lazarus.core.types import SamplingParams
 
 VOCAB = 5000
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chuk_lazarus.engine.errors import ModelLoadError
+from chuk_lazarus.core.errors import ModelLoadError
 from chuk_lazarus.models import resolve_model
 from chuk_lazarus.models.embedded import shipped_gguf_path
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chuk_lazarus.core.types import TextDelta
 from chuk_lazarus.engine.output import OutputPipeline, StopMatcher
-from chuk_lazarus.engine.types import TextDelta
 
 
 def run(pieces: list[bytes], stops: tuple[str, ...] = ()) -> tuple[list[str], str | None, int]:
@@ -69,3 +69,33 @@ def test_stop_string_made_of_multibyte_characters() -> None:
 def test_stop_matcher_flush_returns_what_was_held(stops: tuple[str, ...]) -> None:
     matcher = StopMatcher(stops)
     assert matcher.push("abcx") + matcher.flush() == "abcx"
+
+
+@pytest.mark.parametrize("stops", [("\n\nUser",), ("終わり", "わり。"), ("ab", "abc", "bcd")])
+@pytest.mark.parametrize("text", ["The answer\n\nUser: x", "前文。終わり后文", "xabcd abc", "no stop \n\nUse"])
+def test_every_byte_split_gives_the_same_text_and_stop(stops: tuple[str, ...], text: str) -> None:
+    data = text.encode()
+    whole = run([data], stops)
+    for cut in range(len(data) + 1):
+        released, stop, _ = run([data[:cut], data[cut:]], stops)
+        assert ("".join(released), stop) == ("".join(whole[0]), whole[1]), cut
+    released, stop, _ = run([data[i : i + 1] for i in range(len(data))], stops)
+    assert ("".join(released), stop) == ("".join(whole[0]), whole[1])
+
+
+def test_the_first_stop_to_complete_wins_even_inside_a_longer_one() -> None:
+    released, stop, _ = run([b"xabcd"], stops=("abcd", "bc"))
+    assert "".join(released) == "xa" and stop == "bc"
+
+
+def test_a_held_back_stop_prefix_is_released_at_finish() -> None:
+    pipeline = OutputPipeline(("\n\nUser",))
+    events, keep_going = pipeline.push(b"Done.\n\nUs")
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Done."] and keep_going
+    assert [e.text for e in pipeline.finish() if isinstance(e, TextDelta)] == ["\n\nUs"]
+    assert pipeline.stop_sequence is None
+
+
+def test_a_stop_completed_by_the_final_replacement_character() -> None:
+    released, stop, _ = run([b"ok ", "☕".encode()[:2]], stops=("\ufffd",))
+    assert "".join(released) == "ok " and stop == "\ufffd"

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from chuk_lazarus.engine.types import TextDelta, ToolCallArgsDelta, ToolCallStart
+from chuk_lazarus.core.types import TextDelta, ToolCallArgsDelta, ToolCallStart
 from chuk_lazarus.tools import available_parsers, fold, get_parser, parse, select_parser
 
 # (format, model output, expected content, expected [(name, arguments)])

@@ -7,10 +7,9 @@ import re
 
 import pytest
 
-from chuk_lazarus.engine.errors import InvalidRequest
-from chuk_lazarus.engine.output import PlainText
-from chuk_lazarus.engine.templates import ChatTemplate
-from chuk_lazarus.engine.types import (
+from chuk_lazarus.backends.gbnf import schema_to_gbnf
+from chuk_lazarus.core.errors import InvalidRequest
+from chuk_lazarus.core.types import (
     ChatMessage,
     GenerationRequest,
     ResponseFormat,
@@ -18,7 +17,10 @@ from chuk_lazarus.engine.types import (
     ToolChoice,
     ToolDefinition,
 )
-from chuk_lazarus.tools import get_parser, plan_tools
+from chuk_lazarus.engine.output import PlainText
+from chuk_lazarus.engine.templates import ChatTemplate
+from chuk_lazarus.tools import ToolPlan, get_parser
+from chuk_lazarus.tools import plan_tools as plan_with
 from chuk_lazarus.tools.grammar import prefix_rules
 
 WEATHER = ToolDefinition(
@@ -31,6 +33,11 @@ HERMES_TEMPLATE = (
     "<|im_end|>\n{% endfor %}<|im_start|>assistant\n"
 )
 USER = (ChatMessage("user", "Weather in Paris?"),)
+
+
+def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None) -> ToolPlan:
+    """Planning with the converter both backends use (what `Backend.schema_grammar` gives)."""
+    return plan_with(request, template, tool_parser, schema_grammar=schema_to_gbnf)
 
 
 def req(**kw: object) -> GenerationRequest:
@@ -160,8 +167,6 @@ def test_prefix_rules_leaves_literals_alone() -> None:
 
 def test_small_integer_ranges_are_enforced() -> None:
     # llama-cpp-python's converter ignores minimum/maximum; small ranges become enums so they hold.
-    from chuk_lazarus.engine.constraints import schema_to_gbnf
-
     gbnf = schema_to_gbnf(
         {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 3}}, "required": ["n"]},
         param="x",

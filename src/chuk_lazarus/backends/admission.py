@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 
-from ..engine.errors import Overloaded
+from ..core.errors import Overloaded
 from .base import BackendJob
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:  # annotations only: importing engine.types runs engine/__init__, which imports this module
-    from ..engine.types import ModelInfo, SamplingParams
+from ..core.types import LazyTrigger, LoadStats, ModelInfo, SamplingParams
+from .gbnf import schema_to_gbnf
 
-BackendFinish = Literal["eos", "length", "stopped", "cancelled"]
+# "cancelled": the job's consumer went away (`Backend.cancel`); "shutdown": the backend is closing.
+BackendFinish = Literal["eos", "length", "stopped", "cancelled", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class RawLogprob:
 
 
 class TokenSink(Protocol):
+    def on_admitted(self) -> None:
+        """The job left the admission queue and holds a sequence (its queue time ends here)."""
+
     def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
         """Take one sampled token. Return False to end the sequence now (a stop string was hit)."""
 
@@ -47,9 +51,9 @@ class BackendJob:
     max_tokens: int
     sink: TokenSink
     grammar: str | None = None  # GBNF; the sampler only lets through tokens it accepts
-    # Lazy grammar: regexes matched against all the text so far; the grammar applies only once one
-    # matches, from its first capture group on (a tool call's opening marker). Empty: from the start.
-    grammar_triggers: tuple[str, ...] = ()
+    # Lazy grammar: the grammar applies only once the output reaches one of these, from the trigger's
+    # literal on (a tool call's opening marker; see backends/triggers.py). Empty: from the start.
+    grammar_triggers: tuple[LazyTrigger, ...] = ()
     logprobs: int | None = None  # None: off; N: the sampled token plus N alternatives
     cancelled: bool = field(default=False, init=False)
 
@@ -73,13 +77,18 @@ class Backend(abc.ABC):
     def submit(self, job: BackendJob) -> None:
         """Queue `job`. Raises `Overloaded` at once when the admission queue is full."""
 
+    def schema_grammar(self, schema: dict[str, Any], *, param: str) -> str:
+        """The grammar for JSON valid against `schema`, in the form this backend's sampler takes (GBNF
+        for both backends today). Raises `InvalidRequest` naming `param` when it cannot be built."""
+        return schema_to_gbnf(schema, param=param)
+
     def cancel(self, job: BackendJob) -> None:
         """Stop `job` within one step; its sink hears `on_finish("cancelled", …)`."""
         job.cancelled = True
 
     @abc.abstractmethod
-    def load_stats(self) -> dict[str, int]:
-        """Counters for /health: active sequences, queued jobs, capacity."""
+    def load_stats(self) -> LoadStats:
+        """What the backend is doing now: active sequences, queued jobs, capacity."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -1,12 +1,13 @@
 """The protocol-neutral engine: requests in, events out. Imports nothing from HTTP or protocols."""
 
-from .engine import EngineSettings, EventStream, ModelEngine, fold_events
-from .types import (
+from ..core.settings import ModelSettings
+from ..core.types import (
     ChatMessage,
     Event,
     Finish,
     GenerationRequest,
     GenerationResult,
+    LoadStats,
     ModelInfo,
     ResponseFormat,
     SamplingParams,
@@ -18,17 +19,23 @@ from .types import (
     ToolDefinition,
     Usage,
 )
+from .client import EngineClient, GenerationStream
+from .engine import ModelEngine
+from .generation import Generation, fold_events
 
 __all__ = [
     "ChatMessage",
-    "EngineSettings",
-    "EventStream",
+    "EngineClient",
     "Event",
     "Finish",
+    "Generation",
     "GenerationRequest",
     "GenerationResult",
+    "GenerationStream",
+    "LoadStats",
     "ModelEngine",
     "ModelInfo",
+    "ModelSettings",
     "ResponseFormat",
     "SamplingParams",
     "TextDelta",

@@ -1,73 +1,41 @@
-"""Output constraints as grammars: a JSON schema becomes GBNF that the sampler enforces token by token.
+"""Output constraints as grammars: a JSON schema becomes a grammar that the sampler enforces token by token.
 
-GBNF is the neutral form: llama.cpp's grammar sampler runs it directly. The schema-to-GBNF converter
-is llama.cpp's own (`json_schema_to_grammar.py`, as shipped in llama-cpp-python), not a rewrite.
+The schema-to-grammar converter belongs to the backend (its sampler decides the grammar's form; see
+`Backend.schema_grammar`), so it is passed in: nothing here loads an engine library. GBNF is the
+neutral form the rest of the planning writes (both backends take it today).
 """
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
+from typing import Any, Protocol
 
-from .errors import InvalidRequest
-from .types import ResponseFormat
+from ..core.errors import InvalidRequest
+from ..core.types import ResponseFormat
+
+
+class SchemaGrammar(Protocol):
+    """A JSON schema -> the grammar for JSON valid against it (`Backend.schema_grammar`, bound).
+
+    A protocol rather than a `Callable` alias so that `param` stays keyword-only in the type."""
+
+    def __call__(self, schema: dict[str, Any], *, param: str) -> str:
+        """Raises `InvalidRequest` naming `param` when the schema cannot be expressed."""
+
 
 # Any JSON object (OpenAI `json_object`, Ollama `format: "json"`).
 JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
-# Integer ranges up to this many values are enforced by listing them (see `_bounded_integers`).
-MAX_ENUMERATED_RANGE = 512
-
-
-def _bounded_integers(node: Any) -> Any:
-    """The schema with small integer ranges (`minimum`..`maximum`) turned into `enum`s.
-
-    llama-cpp-python's Python port of the converter ignores numeric bounds (its TODO says so), so
-    `{"type": "integer", "minimum": 1, "maximum": 9}` would otherwise allow 1000. An enum of the
-    allowed values is exact. Wider or one-sided ranges, and bounds on non-integers, stay unenforced.
-    """
-    if isinstance(node, list):
-        return [_bounded_integers(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _bounded_integers(value) for key, value in node.items()}
-    if out.get("type") == "integer" and "enum" not in out and "const" not in out:
-        low, high = _number(out.get("minimum")), _number(out.get("maximum"))
-        if (exclusive := _number(out.get("exclusiveMinimum"))) is not None:
-            low = math.floor(exclusive) + 1
-        if (exclusive := _number(out.get("exclusiveMaximum"))) is not None:
-            high = math.ceil(exclusive) - 1
-        if low is not None and high is not None and 0 <= math.floor(high) - math.ceil(low) < MAX_ENUMERATED_RANGE:
-            out = {k: v for k, v in out.items() if k not in ("type", "minimum", "maximum")}
-            out["enum"] = list(range(math.ceil(low), math.floor(high) + 1))
-    return out
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def schema_to_gbnf(schema: dict[str, Any], *, param: str) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    try:
-        return str(json_schema_to_gbnf(json.dumps(_bounded_integers(schema))))
-    except RecursionError:
-        raise InvalidRequest("the JSON schema is recursive in a way the grammar cannot express", param=param) from None
-    except Exception as exc:
-        raise InvalidRequest(f"the JSON schema cannot be turned into a grammar: {exc}", param=param) from None
-
-
-def grammar_for_response_format(fmt: ResponseFormat) -> str | None:
+def grammar_for_response_format(fmt: ResponseFormat, schema_grammar: SchemaGrammar) -> str | None:
     if fmt.type == "text":
         return None
     if fmt.type == "json_object":
-        return schema_to_gbnf(JSON_OBJECT_SCHEMA, param="response_format")
+        return schema_grammar(JSON_OBJECT_SCHEMA, param="response_format")
     if fmt.schema is None:
-        raise InvalidRequest("response_format json_schema needs a schema", param="response_format.json_schema")
-    return schema_to_gbnf(fmt.schema, param="response_format.json_schema.schema")
+        raise InvalidRequest(
+            "response_format json_schema needs a schema", param="response_format.json_schema"
+        )
+    return schema_grammar(fmt.schema, param="response_format.json_schema.schema")
 
 
 def gbnf_literal(text: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import codecs
 from typing import Protocol
 
-from .types import Event, TextDelta, TokenLogprob
+from ..core.scan import Match, StreamScanner
+from ..core.types import Event, TextDelta, TokenLogprob
 
 
 class TextParser(Protocol):
@@ -32,47 +33,30 @@ class PlainText:
 
 
 class StopMatcher:
-    """Finds the earliest stop string in a stream of text, holding back possible partial matches."""
+    """Finds the first stop string to complete in a stream of text, holding back possible partial matches.
+
+    "First to complete" (see `core.scan`) is where generation must end anyway, and it does not depend
+    on how the text was split into tokens."""
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = tuple(s for s in stops if s)
-        self.buffer = ""
+        self.scanner = StreamScanner(self.stops)
         self.matched: str | None = None
 
     def push(self, text: str) -> str:
         """Add text; return what can be released. After a match, `matched` is set and nothing more."""
         if self.matched is not None:
             return ""
-        if not self.stops:
-            return text
-        self.buffer += text
-        first: tuple[int, str] | None = None
-        for stop in self.stops:
-            at = self.buffer.find(stop)
-            if at >= 0 and (first is None or at < first[0]):
-                first = (at, stop)
-        if first is not None:
-            released, self.matched = self.buffer[: first[0]], first[1]
-            self.buffer = ""
-            return released
-        hold = self._partial_tail()
-        released = self.buffer[: len(self.buffer) - hold]
-        self.buffer = self.buffer[len(self.buffer) - hold :]
-        return released
-
-    def _partial_tail(self) -> int:
-        """Length of the longest buffer suffix that is a proper prefix of some stop string."""
-        longest = 0
-        for stop in self.stops:
-            for n in range(min(len(stop) - 1, len(self.buffer)), longest, -1):
-                if self.buffer.endswith(stop[:n]):
-                    longest = n
-                    break
-        return longest
+        released: list[str] = []
+        for item in self.scanner.feed(text):
+            if isinstance(item, Match):
+                self.matched = item.pattern
+                break  # the text after a stop is never shown
+            released.append(item)
+        return "".join(released)
 
     def flush(self) -> str:
-        released, self.buffer = self.buffer, ""
-        return released
+        return self.scanner.flush()
 
 
 class OutputPipeline:
@@ -96,8 +80,12 @@ class OutputPipeline:
 
     def finish(self) -> list[Event]:
         """The sequence ended: release what was held back (incomplete UTF-8 becomes U+FFFD)."""
-        tail = "" if self.stops.matched is not None else self.decoder.decode(b"", final=True)
-        text = self.stops.flush() + tail if self.stops.matched is None else ""
+        text = ""
+        if self.stops.matched is None:
+            # The decoder's last word (U+FFFD for a cut-off character) is text too: it may end a stop.
+            text = self.stops.push(self.decoder.decode(b"", final=True))
+            if self.stops.matched is None:
+                text += self.stops.flush()
         events = self.parser.feed(text) + self.parser.finish()
         return self._attach_logprobs(events)
 

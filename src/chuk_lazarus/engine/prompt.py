@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..backends.base import Backend
+from ..core.errors import ContextLengthExceeded, InvalidRequest
+from ..core.types import GenerationRequest, LazyTrigger
+from ..tools import plan as tool_plan
 from . import constraints
-from .errors import ContextLengthExceeded, InvalidRequest
 from .output import PlainText, TextParser
 from .templates import ChatTemplate
-from .types import GenerationRequest
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class PromptPlan:
     max_tokens: int
     grammar: str | None
     make_parser: Callable[[], TextParser]
-    grammar_triggers: tuple[str, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
+    grammar_triggers: tuple[LazyTrigger, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
 
 
 def plan_prompt(
@@ -31,7 +32,7 @@ def plan_prompt(
 ) -> PromptPlan:
     """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`)."""
     grammar = None
-    triggers: tuple[str, ...] = ()
+    triggers: tuple[LazyTrigger, ...] = ()
     make_parser: Callable[[], TextParser] = PlainText
     if request.prompt is not None:
         text = request.prompt
@@ -39,9 +40,7 @@ def plan_prompt(
     else:
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
-        from ..tools import plan_tools  # tools builds on the engine's modules; import it late
-
-        tools = plan_tools(request, template, tool_parser)
+        tools = tool_plan.plan_tools(request, template, tool_parser, schema_grammar=backend.schema_grammar)
         grammar, triggers, make_parser = tools.grammar, tools.grammar_triggers, tools.make_parser
         text = template.render(
             tools.messages, tools=tools.template_tools, add_generation_prompt=request.add_generation_prompt
@@ -58,7 +57,7 @@ def plan_prompt(
     room = context - len(tokens)
     max_tokens = room if request.max_tokens is None else min(request.max_tokens, room)
     if request.prompt is not None:
-        grammar = constraints.grammar_for_response_format(request.response_format)
+        grammar = constraints.grammar_for_response_format(request.response_format, backend.schema_grammar)
     return PromptPlan(
         text=text,
         tokens=tokens,

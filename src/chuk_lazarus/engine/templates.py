@@ -14,8 +14,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import InvalidRequest
-from .types import ChatMessage, ToolDefinition
+from ..core.errors import InvalidRequest
+from ..core.types import ChatMessage, ToolDefinition
 
 # Used when the model carries no template at all: ChatML, the most common convention.
 CHATML_TEMPLATE = (

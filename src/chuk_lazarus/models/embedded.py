@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.errors import ModelLoadError
+from ..core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..engine.errors import ModelLoadError
+from ..core.errors import ModelLoadError
 from .embedded import EMBEDDED_ALIASES, EMBEDDED_NAME, embedded_gguf_path
 
 ModelFormat = Literal["gguf", "hf"]

@@ -1,4 +1,4 @@
-"""What a protocol package hands the app: its routes, which paths it owns, how it renders errors."""
+"""What a protocol package hands the app: its routes, which paths it owns, its error table."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter
-from starlette.responses import Response
 
+from ..serving.errors import ErrorTable
 from . import Protocol
 
 
@@ -17,7 +17,8 @@ class ProtocolSpec:
     router: APIRouter
     # Decides whose error shape a failing request gets (e.g. /v1/messages is Anthropic's, /v1/* OpenAI's).
     owns_path: Callable[[str], bool]
-    # Renders any exception (typed `LazarusError`s by type; anything else as an internal error).
-    error_response: Callable[[Exception], Response]
+    errors: ErrorTable
     # More specific owners are asked first: Anthropic's /v1/messages before OpenAI's /v1.
     priority: int = 0
+    # Anthropic's clients send the key as `x-api-key`; the others only as `Authorization: Bearer`.
+    accepts_x_api_key: bool = False

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .. import __version__
-from ..engine import ModelEngine
-from ..engine.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
+from ..core.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
+from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
-from .disconnect import CLIENT_CLOSED_REQUEST
+from ..serving.auth import check_api_key
+from ..serving.disconnect import CLIENT_CLOSED_REQUEST
+from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, ServingConfig
 from .shutdown import RefuseWhileShuttingDown
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    protocols: tuple[Protocol, ...]
-    api_key: str | None
-    default_max_tokens: int
-    max_body_bytes: int
 
 
 def _load_spec(protocol: Protocol) -> ProtocolSpec:
@@ -40,13 +32,21 @@ def _load_spec(protocol: Protocol) -> ProtocolSpec:
     return spec
 
 
+def _auth_for(spec: ProtocolSpec) -> Callable[[Request], None]:
+    def auth(request: Request) -> None:
+        check_api_key(request, x_api_key=spec.accepts_x_api_key)
+
+    return auth
+
+
 def create_app(
-    engine: ModelEngine,
+    engine: EngineClient,
     protocols: Sequence[Protocol | str] = (Protocol.OPENAI,),
     api_key: str | None = None,
     default_max_tokens: int = 512,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    keepalive_s: float = DEFAULT_KEEPALIVE_S,
 ) -> FastAPI:
     chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
     if not chosen:
@@ -57,7 +57,13 @@ def create_app(
 
     app = FastAPI(title="Lazarus inference server", version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = engine
-    app.state.config = AppConfig(chosen, api_key or None, default_max_tokens, max_body_bytes)
+    app.state.config = ServingConfig(
+        protocols=tuple(p.value for p in chosen),
+        api_key=api_key or None,
+        default_max_tokens=default_max_tokens,
+        max_body_bytes=max_body_bytes,
+        keepalive_s=keepalive_s,
+    )
     app.state.shutting_down = False
 
     def spec_for(path: str) -> ProtocolSpec:
@@ -75,22 +81,22 @@ def create_app(
                 "status": "shutting_down" if app.state.shutting_down else "ok",
                 "model": engine.model_name,
                 "protocols": [p.value for p in chosen],
-                "load": engine.load_stats(),
+                "load": dataclasses.asdict(engine.load_stats()),
             },
             status_code=status,
         )
 
     for spec in specs:
-        app.include_router(spec.router)
+        app.include_router(spec.router, dependencies=[Depends(_auth_for(spec))])
 
     # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
     app.add_middleware(
-        RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).error_response(exc)
+        RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).errors.response(exc)
     )
 
     @app.exception_handler(LazarusError)
     async def lazarus_error(request: Request, exc: LazarusError) -> Response:
-        return spec_for(request.url.path).error_response(exc)
+        return spec_for(request.url.path).errors.response(exc)
 
     @app.exception_handler(ClientDisconnect)
     async def client_left(request: Request, exc: ClientDisconnect) -> Response:
@@ -108,11 +114,11 @@ def create_app(
             error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
         else:
             error = GenerationFailed(str(exc.detail))
-        return spec_for(request.url.path).error_response(error)
+        return spec_for(request.url.path).errors.response(error)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return spec_for(request.url.path).error_response(GenerationFailed("internal server error"))
+        return spec_for(request.url.path).errors.response(GenerationFailed("internal server error"))
 
     return app

@@ -1,36 +1,74 @@
-"""Every `lazarus serve` setting in one place. Flags override `LAZARUS_*` environment variables."""
+"""What `lazarus serve` serves and how the HTTP side behaves: the server's own knobs.
+
+How the model is loaded and run lives in `core.settings.ModelSettings`; `cli.py` builds every flag and
+`LAZARUS_*` variable from the fields of both models, so a field added here is a new option at once.
+`model` / `served_model_name` sit here, not in `ModelSettings`: they say *which* model to serve (the
+arguments of `ModelEngine.load`), not how to run it.
+
+Field metadata the CLI reads (`json_schema_extra`): `short` (a short flag) and `metavar`. A field whose
+default is `None` says what unset means in its description, as "(default: …)".
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..protocols import Protocol
+
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-class ServeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LAZARUS_", extra="ignore")
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str | None = Field(None, description="HF id (org/name or org/name:QUANT), local folder or .gguf file; "
-                              "default: the embedded SmolLM2-135M-Instruct")  # fmt: skip
+    model: str | None = Field(
+        None,
+        description="a .gguf file, a folder, a Hugging Face id org/name, or org/name:QUANT to pick one GGUF "
+        "in a repo (default: embedded SmolLM2-135M-Instruct)",
+        json_schema_extra={"short": "-m", "metavar": "MODEL"},
+    )
+    served_model_name: str | None = Field(
+        None,
+        description="the name clients use in `model`; the original name stays accepted as an alias "
+        "(default: the model's name)",
+        json_schema_extra={"metavar": "NAME"},
+    )
     host: str = Field("127.0.0.1", description="bind address (0.0.0.0 exposes the server to the network)")
-    port: int = Field(8080, ge=0, le=65535, description="port")
-    protocols: str = Field("openai", description="comma-separated: openai, ollama, anthropic")
-    api_key: str | None = Field(None, description="require this key (Authorization: Bearer <key>) on every "
-                                "request except /health; env LAZARUS_API_KEY")  # fmt: skip
-    max_tokens: int = Field(512, ge=1, description="default max_tokens when callers do not specify one")
-    served_model_name: str | None = Field(None, description="the name clients use for the model (alias)")
-    backend: str = Field("auto", description="auto, llama.cpp or transformers")
-    ctx_size: int | None = Field(None, ge=16, description="context length per sequence "
-                                 "(default: the model's, capped at 4096)")  # fmt: skip
-    parallel: int = Field(4, ge=1, le=256, description="sequences decoded together (continuous batching)")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
-    batch_size: int = Field(512, ge=1, description="tokens per decode step")
-    max_queue: int = Field(64, ge=0, description="requests that may wait for a free sequence; "
-                           "past it new requests are refused with 503/529")  # fmt: skip
-    tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, pythonic "
-                                    "or json (default: detected from the chat template)")  # fmt: skip
-    device: str = Field("auto", description="transformers backend: auto, cpu, cuda[:N] or mps")
-    dtype: str = Field("auto", description="transformers backend: auto, float32, float16 or bfloat16")
-    trust_remote_code: bool = Field(False, description="transformers backend: run code shipped in the model repo")
-    allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt (pickle) checkpoints")
-    max_body_mb: float = Field(16.0, gt=0, description="largest request body accepted, in MiB")
-    log_level: str = Field("info", description="debug, info, warning or error")
+    port: int = Field(8080, ge=0, le=65535, description="port",
+                      json_schema_extra={"short": "-p", "metavar": "PORT"})  # fmt: skip
+    protocols: list[Protocol] = Field(
+        [Protocol.OPENAI],
+        min_length=1,
+        description="comma-separated: openai, ollama, anthropic",
+        json_schema_extra={"metavar": "LIST"},
+    )
+    api_key: str | None = Field(
+        None,
+        description="require this key (Authorization: Bearer <key>) on every request except GET /health "
+        "(default: none)",
+        json_schema_extra={"metavar": "KEY"},
+    )
+    max_tokens: int = Field(512, ge=1, description="default max_tokens when a caller does not give one")
+    max_body_mb: float = Field(16.0, gt=0, description="largest request body accepted, in MiB (413 beyond)",
+                               json_schema_extra={"metavar": "MIB"})  # fmt: skip
+    log_level: LogLevel = Field("info", description="log verbosity")
+
+    @field_validator("protocols", mode="before")
+    @classmethod
+    def _parse_protocols(cls, value: Any) -> Any:
+        # The CLI and LAZARUS_PROTOCOLS give one comma-separated string; programmatic callers a list.
+        if isinstance(value, str):
+            return Protocol.parse_list(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        # `LAZARUS_LOG_LEVEL=INFO` is how most tools spell it; the old CLI accepted any case too.
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)

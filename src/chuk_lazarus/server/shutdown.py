@@ -21,8 +21,8 @@ import uvicorn
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine import ModelEngine
-from ..engine.errors import Overloaded
+from ..engine.client import EngineClient
+from ..core.errors import Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class DrainingServer(uvicorn.Server):
     """A uvicorn server whose SIGTERM drains the engine first (at most `drain_timeout` seconds)."""
 
     def __init__(
-        self, config: uvicorn.Config, *, state: Any, engine: ModelEngine, drain_timeout: float
+        self, config: uvicorn.Config, *, state: Any, engine: EngineClient, drain_timeout: float
     ) -> None:
         super().__init__(config)
         self.state = state
@@ -82,7 +82,7 @@ class DrainingServer(uvicorn.Server):
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline:
             load = self.engine.load_stats()
-            if not load.get("active") and not load.get("queued"):
+            if not load.active and not load.queued:
                 break
             await asyncio.sleep(0.05)
         else:

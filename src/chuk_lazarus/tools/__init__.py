@@ -4,7 +4,7 @@ Protocol-neutral. The engine calls `plan_tools` for every chat request; a CLI li
 for `--tool-parser`. Parsers implement the engine's `TextParser` (`feed`/`finish` -> events).
 """
 
-from ..engine.types import ToolCall
+from ..core.types import ToolCall
 from .base import ToolParser, fold, new_call_id
 from .plan import ToolPlan, plan_tools
 from .registry import available_parsers, get_parser, select_parser

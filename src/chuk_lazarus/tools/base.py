@@ -12,7 +12,8 @@ import string
 from collections.abc import Callable
 from typing import ClassVar
 
-from ..engine.types import Event, TextDelta, ToolCall, ToolCallArgsDelta, ToolCallStart
+from ..core.scan import Match, StreamScanner
+from ..core.types import Event, LazyTrigger, TextDelta, ToolCall, ToolCallArgsDelta, ToolCallStart
 from .jsonscan import CallReader, Step
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -28,25 +29,21 @@ class MarkerFinder:
 
     def __init__(self, markers: tuple[str, ...]) -> None:
         self.markers = markers
-        self.held = ""
+        self._scanner = StreamScanner(markers)
 
     def push(self, ch: str) -> tuple[str, str | None]:
-        """Returns (text now certain not to be markup, the marker completed by `ch` or None)."""
-        self.held += ch
+        """Returns (text now certain not to be markup, the marker completed by `ch` or None).
+
+        One character at a time: the parser's state, and so what it looks for, may change after any."""
         released = ""
-        while self.held:
-            for marker in self.markers:
-                if self.held == marker:
-                    self.held = ""
-                    return released, marker
-            if any(m.startswith(self.held) for m in self.markers):
-                break
-            released, self.held = released + self.held[0], self.held[1:]
+        for item in self._scanner.feed(ch):
+            if isinstance(item, Match):
+                return released, item.pattern
+            released += item
         return released, None
 
     def flush(self) -> str:
-        held, self.held = self.held, ""
-        return held
+        return self._scanner.flush()
 
 
 class ToolParser:
@@ -57,9 +54,9 @@ class ToolParser:
     template_markers: ClassVar[tuple[str, ...]] = ()
     # The key the format names the arguments by (what the grammar makes the model write).
     args_key: ClassVar[str] = "arguments"
-    # Regexes (llama.cpp lazy-grammar triggers, matched against all text so far; the grammar starts at
-    # the first capture group) that mark where a call begins in free text. Empty: no lazy grammar.
-    lazy_triggers: ClassVar[tuple[str, ...]] = ()
+    # Where a call begins in free text: under tool_choice=auto the call grammar starts there (a lazy
+    # grammar). Empty: no lazy grammar.
+    lazy_triggers: ClassVar[tuple[LazyTrigger, ...]] = ()
 
     def __init__(self, new_id: Callable[[], str] = new_call_id) -> None:
         self._new_id = new_id

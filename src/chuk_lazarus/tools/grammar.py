@@ -1,6 +1,6 @@
 """Grammars that make a tool call valid by construction.
 
-Each function's parameter schema goes through llama.cpp's own schema-to-GBNF converter separately (so
+Each function's parameter schema goes through the backend's schema-to-GBNF converter separately (so
 its `$ref`s resolve against its own document); its rules are renamed under a per-tool prefix and
 wrapped in a call object whose `name` is that function's. Our own rules are named `lz…` / `root`,
 which no converter rule can be once prefixed with `t<n>-`. The format module supplies `root`, the
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..engine.constraints import gbnf_literal, schema_to_gbnf
-from ..engine.types import ToolDefinition
+from ..core.types import ToolDefinition
+from ..engine.constraints import SchemaGrammar, gbnf_literal
 from .base import ToolParser
 
 # Between the markup tokens: a little whitespace, bounded so a weak model cannot loop on it forever.
@@ -36,6 +36,7 @@ def prefix_rules(gbnf: str, prefix: str) -> str:
 def tool_call_grammar(
     tools: tuple[ToolDefinition, ...],
     fmt: type[ToolParser],
+    schema_grammar: SchemaGrammar,
     *,
     max_calls: int | None,
     indices: tuple[int, ...],
@@ -43,7 +44,7 @@ def tool_call_grammar(
 ) -> str:
     """GBNF whose `root` is one to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup, or
     with `answer`, either those calls or a plain answer. `indices` are the tools' positions in the
-    request, for error `param`s."""
+    request, for error `param`s. `schema_grammar` converts each tool's parameter schema."""
     root = fmt.grammar_root(max_calls)
     if root is None:
         raise ValueError(f"the {fmt.name} format has no call grammar")
@@ -61,7 +62,7 @@ def tool_call_grammar(
         ]
     alternatives = []
     for n, (tool, index) in enumerate(zip(tools, indices)):
-        params = schema_to_gbnf(tool.parameters, param=f"tools[{index}].function.parameters")
+        params = schema_grammar(tool.parameters, param=f"tools[{index}].function.parameters")
         prefix = f"t{n}-"
         # The converter lets the model write one optional space between JSON tokens, as it mostly saw
         # JSON written; the parsers drop it, so arguments still come out compact (`{"a":1}`).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..core.types import LazyTrigger
 from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import Step
 
@@ -17,7 +18,7 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 class HermesParser(ToolParser):
     name = "hermes"
     template_markers = (OPEN,)
-    lazy_triggers: ClassVar[tuple[str, ...]] = (r"[\s\S]*?(<tool_call>)[\s\S]*",)
+    lazy_triggers: ClassVar[tuple[LazyTrigger, ...]] = (LazyTrigger(OPEN),)
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:

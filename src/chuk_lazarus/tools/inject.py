@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..core.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
 from ..engine.templates import message_to_dict
-from ..engine.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
 
 _FORMAT = '{"tool_calls": [{"name": "<function name>", "arguments": {<the arguments as a JSON object>}}]}'
 _ANSWER = '{"response": "..."}'

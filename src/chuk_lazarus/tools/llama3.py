@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..core.types import LazyTrigger
 from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import Step
 
@@ -15,7 +16,10 @@ class Llama3JsonParser(ToolParser):
     name = "llama3_json"
     template_markers = (PYTHON_TAG, "Environment: ipython")
     args_key = "parameters"
-    lazy_triggers: ClassVar[tuple[str, ...]] = (r"\s*(\{)[\s\S]*", r"[\s\S]*?<\|python_tag\|>\s*(\{)[\s\S]*")
+    lazy_triggers: ClassVar[tuple[LazyTrigger, ...]] = (
+        LazyTrigger("{", at_start=True),
+        LazyTrigger("{", after=PYTHON_TAG),
+    )
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..core.types import LazyTrigger, ToolCallArgsDelta
 from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import JsonValueScanner, Step, significant
 
@@ -14,7 +15,7 @@ TOOL_CALLS, ARGS = "[TOOL_CALLS]", "[ARGS]"
 class MistralParser(ToolParser):
     name = "mistral"
     template_markers = (TOOL_CALLS,)
-    lazy_triggers: ClassVar[tuple[str, ...]] = (r"[\s\S]*?(\[TOOL_CALLS\])[\s\S]*",)
+    lazy_triggers: ClassVar[tuple[LazyTrigger, ...]] = (LazyTrigger(TOOL_CALLS),)
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
@@ -82,8 +83,6 @@ class MistralParser(ToolParser):
                     self._step(ch)
 
     def _events_args(self, fragment: str) -> None:
-        from ..engine.types import ToolCallArgsDelta
-
         assert self._index is not None
         self._events.append(ToolCallArgsDelta(self._index, fragment))
 

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.types import GenerationRequest, LazyTrigger, ToolDefinition
 from ..engine import constraints
+from ..engine.constraints import SchemaGrammar
 from ..engine.output import PlainText, TextParser
 from ..engine.templates import ChatTemplate, message_to_dict, tool_to_dict
-from ..engine.types import GenerationRequest
 from .base import ToolParser
 from .generic import GenericJsonParser
 from .grammar import tool_call_grammar
@@ -28,13 +29,18 @@ class ToolPlan:
     messages: list[dict[str, Any]]
     template_tools: list[dict[str, Any]] | None  # for the template's `tools=`; None when injected
     grammar: str | None
-    grammar_triggers: tuple[str, ...]  # non-empty: the grammar is lazy, starting at the first match
+    grammar_triggers: tuple[LazyTrigger, ...]  # non-empty: the grammar is lazy, starting at the first one
     make_parser: Callable[[], TextParser]
 
 
 def plan_tools(
-    request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None
+    request: GenerationRequest,
+    template: ChatTemplate,
+    tool_parser: str | None = None,
+    *,
+    schema_grammar: SchemaGrammar,
 ) -> ToolPlan:
+    """`schema_grammar` is the backend's schema converter (`Backend.schema_grammar`)."""
     validate_request(request)
     choice = request.tool_choice
     # `none`: the tools are not offered at all, so the model has nothing to call and the text is content.
@@ -43,31 +49,44 @@ def plan_tools(
     fmt: type[ToolParser] = GenericJsonParser
     if native:
         fmt = select_parser(template.source, tool_parser) or HermesParser
-
     answers_in_json = (
         not native and bool(offered) and choice.mode == "auto" and request.response_format.type == "text"
     )
-    if native:
-        messages = [message_to_dict(m) for m in request.messages]
-        template_tools = [tool_to_dict(t) for t in offered] or None
-    else:
-        extra = (
-            tools_system_prompt(offered, choice, request.parallel_tool_calls, answers_in_json=answers_in_json)
-            if offered
-            else None
-        )
-        needs_text = extra is not None or any(m.role == "tool" or m.tool_calls for m in request.messages)
-        messages = (
-            render_without_template_tools(request.messages, extra)
-            if needs_text
-            else [message_to_dict(m) for m in request.messages]
-        )
-        template_tools = None
-
+    messages, template_tools = _messages(request, offered, native, answers_in_json)
     if not offered:
-        grammar = constraints.grammar_for_response_format(request.response_format)
+        grammar = constraints.grammar_for_response_format(request.response_format, schema_grammar)
         return ToolPlan(messages, template_tools, grammar, (), PlainText)
+    grammar, triggers, fmt = _constraint(request, offered, fmt, answers_in_json, schema_grammar)
+    return ToolPlan(messages, template_tools, grammar, triggers, fmt)
 
+
+def _messages(
+    request: GenerationRequest, offered: tuple[ToolDefinition, ...], native: bool, answers_in_json: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The messages and `tools=` for the template: its own tool support, or the tools injected as text."""
+    if native:
+        return [message_to_dict(m) for m in request.messages], [tool_to_dict(t) for t in offered] or None
+    choice = request.tool_choice
+    extra = (
+        tools_system_prompt(offered, choice, request.parallel_tool_calls, answers_in_json=answers_in_json)
+        if offered
+        else None
+    )
+    needs_text = extra is not None or any(m.role == "tool" or m.tool_calls for m in request.messages)
+    if needs_text:
+        return render_without_template_tools(request.messages, extra), None
+    return [message_to_dict(m) for m in request.messages], None
+
+
+def _constraint(
+    request: GenerationRequest,
+    offered: tuple[ToolDefinition, ...],
+    fmt: type[ToolParser],
+    answers_in_json: bool,
+    schema_grammar: SchemaGrammar,
+) -> tuple[str | None, tuple[LazyTrigger, ...], type[ToolParser]]:
+    """With tools offered: the grammar, its lazy triggers, and the format the output is parsed as."""
+    choice = request.tool_choice
     if choice.mode in ("required", "function"):
         if fmt.grammar_root(1) is None:
             # A format we cannot constrain (pythonic): force the generic JSON form instead; the grammar
@@ -82,31 +101,29 @@ def plan_tools(
         # max_tokens: when a call is forced, allow at most one per function offered.
         max_calls = len(picked) if request.parallel_tool_calls else 1
         grammar = tool_call_grammar(
-            tuple(t for _, t in picked), fmt, max_calls=max_calls, indices=tuple(i for i, _ in picked)
+            tuple(t for _, t in picked),
+            fmt,
+            schema_grammar,
+            max_calls=max_calls,
+            indices=tuple(i for i, _ in picked),
         )
-        return ToolPlan(messages, template_tools, grammar, (), fmt)
-
+        return grammar, (), fmt
     if request.response_format.type != "text":
         # The answer must be JSON of that shape, so the model answers rather than calls.
-        grammar = constraints.grammar_for_response_format(request.response_format)
-        return ToolPlan(messages, template_tools, grammar, (), fmt)
-    # Its own name: `max_calls` above is always an int; here None means "as many as the model makes".
-    auto_max_calls: int | None = None if request.parallel_tool_calls else 1
+        return constraints.grammar_for_response_format(request.response_format, schema_grammar), (), fmt
+    indices = tuple(range(len(offered)))
     if answers_in_json:
         # Injected tools: the model writes calls or a wrapped answer, held to one of the two from the
         # first token (llama.cpp's generic format; see generic.py). At most one call per function, as
         # when a call is forced: a small model otherwise repeats its call until max_tokens.
+        max_calls = len(offered) if request.parallel_tool_calls else 1
         grammar = tool_call_grammar(
-            offered,
-            fmt,
-            max_calls=len(offered) if request.parallel_tool_calls else 1,
-            indices=tuple(range(len(offered))),
-            answer=True,
+            offered, fmt, schema_grammar, max_calls=max_calls, indices=indices, answer=True
         )
-        return ToolPlan(messages, template_tools, grammar, (), fmt)
+        return grammar, (), fmt
     if fmt.lazy_triggers and fmt.grammar_root(1) is not None:
-        grammar = tool_call_grammar(
-            offered, fmt, max_calls=auto_max_calls, indices=tuple(range(len(offered)))
-        )
-        return ToolPlan(messages, template_tools, grammar, fmt.lazy_triggers, fmt)
-    return ToolPlan(messages, template_tools, None, (), fmt)
+        # None: as many calls as the model makes.
+        auto_max_calls = None if request.parallel_tool_calls else 1
+        grammar = tool_call_grammar(offered, fmt, schema_grammar, max_calls=auto_max_calls, indices=indices)
+        return grammar, fmt.lazy_triggers, fmt
+    return None, (), fmt

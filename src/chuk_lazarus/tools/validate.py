@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from ..engine.errors import InvalidRequest
-from ..engine.types import GenerationRequest
+from ..core.errors import InvalidRequest
+from ..core.types import GenerationRequest
 
 
 def validate_request(request: GenerationRequest) -> None:

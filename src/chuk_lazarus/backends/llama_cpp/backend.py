@@ -1,15 +1,16 @@
-"""`LlamaCppBackend`: a GGUF model plus the continuous-batching scheduler that runs it."""
+"""`LlamaCppBackend`: a GGUF model, its `llama_context` step, and the shared scheduler that runs it."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from ...engine.types import ModelInfo
+from ...core.settings import ModelSettings
+from ...core.types import LoadStats, ModelInfo
 from ..base import Backend, BackendJob
+from ..scheduler import Scheduler
 from .model import LlamaModel
-from .scheduler import Scheduler
+from .step import LlamaStepper, Slot
 
 # The file-type numbers llama.cpp writes into `general.file_type`, for /api/show and banners.
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -17,33 +18,30 @@ _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9
                17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class LlamaCppSettings:
-    n_ctx: int | None = None  # context per sequence; None: the model's training context, capped at 4096
-    n_parallel: int = 4
-    n_threads: int | None = None  # None: every core
-    n_batch: int = 512
-    max_queue: int = 64
-
-
 class LlamaCppBackend(Backend):
-    def __init__(self, path: Path, name: str, settings: LlamaCppSettings | None = None) -> None:
-        settings = settings or LlamaCppSettings()
+    def __init__(self, path: Path, name: str, settings: ModelSettings | None = None) -> None:
+        settings = settings or ModelSettings()
         self.model = LlamaModel(path)
-        n_ctx = settings.n_ctx or min(self.model.n_ctx_train or 4096, 4096)
-        threads = settings.n_threads or os.cpu_count() or 1
+        ctx_size = settings.context_for(self.model.n_ctx_train)
+        threads = settings.threads or os.cpu_count() or 1
         try:
-            self.scheduler = Scheduler(
+            self.stepper = LlamaStepper(
                 self.model,
-                n_ctx_per_seq=n_ctx,
-                n_parallel=settings.n_parallel,
-                n_threads=threads,
-                n_batch=settings.n_batch,
-                max_queue=settings.max_queue,
+                ctx_size=ctx_size,
+                parallel=settings.parallel,
+                threads=threads,
+                batch_size=settings.batch_size,
             )
         except Exception:
             self.model.close()
             raise
+        self.scheduler: Scheduler[Slot] = Scheduler(
+            self.stepper,
+            slots=settings.parallel,
+            context=ctx_size,
+            max_queue=settings.max_queue,
+            name="lazarus-llama-cpp",
+        )
         template = self.model.meta("tokenizer.chat_template") or ""
         file_type = self.model.meta("general.file_type")
         self.bos_token = self.model.token_text(self.model.bos)
@@ -52,7 +50,7 @@ class LlamaCppBackend(Backend):
             name=name,
             path=str(path),
             backend="llama.cpp",
-            context_length=n_ctx,
+            context_length=ctx_size,
             architecture=self.model.meta("general.architecture") or "",
             parameter_count=self.model.n_params,
             quantization=_FILE_TYPES.get(int(file_type), file_type) if file_type else "",
@@ -61,7 +59,7 @@ class LlamaCppBackend(Backend):
             extra={
                 "description": self.model.description(),
                 "context_length_train": self.model.n_ctx_train,
-                "parallel": settings.n_parallel,
+                "parallel": settings.parallel,
                 "threads": threads,
                 "size_label": self.model.meta("general.size_label") or "",
             },
@@ -77,12 +75,12 @@ class LlamaCppBackend(Backend):
         self.scheduler.submit(job)
 
     def cancel(self, job: BackendJob) -> None:
-        job.cancelled = True
-        self.scheduler.wake()
+        self.scheduler.cancel(job)
 
-    def load_stats(self) -> dict[str, int]:
+    def load_stats(self) -> LoadStats:
         return self.scheduler.stats()
 
     def close(self) -> None:
         self.scheduler.close()
+        self.stepper.close()
         self.model.close()

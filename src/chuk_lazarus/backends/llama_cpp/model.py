@@ -8,7 +8,7 @@ from pathlib import Path
 
 import llama_cpp as C
 
-from ...engine.errors import ModelLoadError
+from ...core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import llama_cpp as C
 import numpy as np
 
 from ...engine.constraints import gbnf_literal
-from ...engine.errors import InvalidRequest
-from ...engine.types import SamplingParams
+from ...core.errors import InvalidRequest
+from ...core.types import SamplingParams
 from ..triggers import Trigger, TriggerWatch
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class SequenceSampler:
                 *(C.llama_logit_bias(token, bias) for token, bias in params.logit_bias.items())
             )
             add(C.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), biases))
-        if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
+        if params.penalized:
             add(
                 C.llama_sampler_init_penalties(
                     n_vocab,

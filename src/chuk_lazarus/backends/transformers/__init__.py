@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .backend import TransformersBackend, TransformersSettings
+    from .backend import TransformersBackend
 
-__all__ = ["TransformersBackend", "TransformersSettings"]
+__all__ = ["TransformersBackend"]
 
 
 def __getattr__(name: str) -> Any:

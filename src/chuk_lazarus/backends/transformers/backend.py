@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...engine.types import ModelInfo
+from ...core.settings import ModelSettings
+from ...core.types import LoadStats, ModelInfo
 from ..base import Backend, BackendJob
+from ..scheduler import Scheduler
 from .loading import load_model, require_extra
 
+if TYPE_CHECKING:
+    from .step import Seq
+
 _DTYPE_LABELS = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
-
-
-@dataclass(frozen=True)
-class TransformersSettings:
-    device: str = "auto"  # auto | cpu | cuda[:N] | mps
-    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    n_ctx: int | None = None  # context per sequence; None: the model's, capped at 4096
-    parallel: int = 4
-    threads: int | None = None  # torch intra-op threads; None: torch's default (every core)
-    chunk_size: int = 512  # prompt tokens prefilled per step
-    max_queue: int = 64
 
 
 class Vocabulary:
@@ -75,8 +66,8 @@ def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
 
 
 class TransformersBackend(Backend):
-    def __init__(self, path: Path, name: str, settings: TransformersSettings | None = None) -> None:
-        settings = settings or TransformersSettings()
+    def __init__(self, path: Path, name: str, settings: ModelSettings | None = None) -> None:
+        settings = settings or ModelSettings()
         require_extra()
         import torch
 
@@ -94,17 +85,18 @@ class TransformersBackend(Backend):
         self.vocab = Vocabulary(self.tokenizer, self.model)
         config = self.model.config.get_text_config()
         trained = int(getattr(config, "max_position_embeddings", 0) or 0)
-        n_ctx = settings.n_ctx or min(trained or 4096, 4096)
-        from .scheduler import Scheduler
+        ctx_size = settings.context_for(trained)
+        from .step import TransformersStepper  # imports torch: only once the extra is known present
 
-        self.scheduler = Scheduler(
-            self.model,
-            self.vocab,
-            device=loaded.device,
-            n_ctx_per_seq=n_ctx,
-            parallel=settings.parallel,
-            chunk_size=settings.chunk_size,
+        stepper = TransformersStepper(
+            self.model, self.vocab, device=loaded.device, batch_size=settings.batch_size
+        )
+        self.scheduler: Scheduler[Seq] = Scheduler(
+            stepper,
+            slots=settings.parallel,
+            context=ctx_size,
             max_queue=settings.max_queue,
+            name="lazarus-transformers",
         )
         template = self.tokenizer.chat_template or ""
         if isinstance(template, dict):  # some tokenizers carry several named templates
@@ -116,7 +108,7 @@ class TransformersBackend(Backend):
             name=name,
             path=str(path),
             backend="transformers",
-            context_length=n_ctx,
+            context_length=ctx_size,
             architecture=str(getattr(config, "model_type", "") or ""),
             parameter_count=sum(p.numel() for p in self.model.parameters()),
             quantization=_DTYPE_LABELS.get(dtype_name, dtype_name),
@@ -142,10 +134,9 @@ class TransformersBackend(Backend):
         self.scheduler.submit(job)
 
     def cancel(self, job: BackendJob) -> None:
-        job.cancelled = True
-        self.scheduler.wake()
+        self.scheduler.cancel(job)
 
-    def load_stats(self) -> dict[str, int]:
+    def load_stats(self) -> LoadStats:
         return self.scheduler.stats()
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...engine.errors import ModelLoadError
+from ...core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import llguidance
 import numpy as np
 import torch
 
-from ...engine.errors import InvalidRequest
-from ...engine.types import SamplingParams
+from ...core.errors import InvalidRequest
+from ...core.types import SamplingParams
 from ..base import RawLogprob
 from ..triggers import TriggerWatch
 from .gbnf import flatten_repetitions
@@ -65,14 +65,12 @@ class SequenceSampler:
     @property
     def plain(self) -> bool:
         """No grammar, logit bias or penalties: the choice depends on the row's logits alone."""
-        p = self.params
-        return (
-            self.matcher is None
-            and self.bias_ids is None
-            and p.repeat_penalty == 1.0
-            and not p.frequency_penalty
-            and not p.presence_penalty
-        )
+        return self.matcher is None and not self.params.logit_bias and not self.params.penalized
+
+    @property
+    def plain_greedy(self) -> bool:
+        """An argmax over the row's logits is the token (a grammar dropped mid-way counts as none)."""
+        return self.matcher is None and self.params.plain_greedy
 
     def sample(self, row: torch.Tensor, logprobs: int | None) -> tuple[int, RawLogprob | None]:
         """Pick the next token from one row of logits (any device/dtype); accept it into the grammar."""
@@ -120,9 +118,7 @@ class SequenceSampler:
 
     def _penalize(self, logits: torch.Tensor) -> None:
         p = self.params
-        if not self.recent or (
-            p.repeat_penalty == 1.0 and not p.frequency_penalty and not p.presence_penalty
-        ):
+        if not self.recent or not p.penalized:
             return
         counts = collections.Counter(self.recent)
         ids = torch.tensor(list(counts.keys()), dtype=torch.long)
@@ -164,7 +160,7 @@ def sample_rows(
     their token ids cross to the CPU; every other row is copied to the CPU once, together, and goes
     through its own sampler (its own generator, grammar and penalties). Which way a row goes depends
     only on its own request, so a seeded request draws the same whatever else is in the batch."""
-    greedy = [i for i, s in enumerate(samplers) if s.params.greedy and s.plain and logprobs[i] is None]
+    greedy = [i for i, s in enumerate(samplers) if s.plain_greedy and logprobs[i] is None]
     rest = sorted(set(range(len(samplers))) - set(greedy))
     picks: dict[int, tuple[int, RawLogprob | None]] = {}
     if greedy:

@@ -11,14 +11,15 @@ def owns_path(path: str) -> bool:
 
 
 def spec() -> ProtocolSpec:
-    from .errors import error_response
+    from .errors import ERRORS
     from .router import router
 
     return ProtocolSpec(
         protocol=Protocol.ANTHROPIC,
         router=router,
         owns_path=owns_path,
-        error_response=error_response,
+        errors=ERRORS,
         # Asked before OpenAI, whose `/v1` prefix would otherwise claim `/v1/messages` too.
         priority=10,
+        accepts_x_api_key=True,
     )

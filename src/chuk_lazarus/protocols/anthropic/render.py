@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...engine.types import Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from ...core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from ...core.ids import random_id
+from ...engine.client import GenerationStream
+from .errors import ERRORS
 
 log = logging.getLogger(__name__)
 
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
 def message_id() -> str:
-    return "msg_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return random_id("msg_")
 
 
 def tool_use_id(engine_id: str) -> str:
     """Anthropic clients expect `toolu_…`; keep the engine's random part so the id stays unique."""
     if engine_id.startswith("toolu_"):
         return engine_id
-    return "toolu_" + (engine_id.removeprefix("call_") or secrets.token_hex(12))
+    return "toolu_" + engine_id.removeprefix("call_") if engine_id else random_id("toolu_")
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -97,30 +97,33 @@ def message_json(*, mid: str, model: str, result: GenerationResult) -> dict[str,
 
 
 @dataclass
-class StreamWriter:
-    """The frames of one streamed message, in Anthropic's order:
+class MessageRenderer:
+    """One message on the wire: the whole JSON, or its named SSE events in Anthropic's order:
 
     message_start, (content_block_start, [ping after the first], content_block_delta*,
     content_block_stop)*, message_delta, message_stop.
     """
 
     model: str
-    input_tokens: int
     mid: str = field(default_factory=message_id)
+    media_type: str = "text/event-stream"
     _open: int | None = None  # index of the block being streamed
     _open_kind: str = ""
     _blocks: int = 0
     _pinged: bool = False
     _tool_blocks: dict[int, int] = field(default_factory=dict)  # engine tool index -> block index
 
-    def start(self) -> bytes:
+    def body(self, results: list[GenerationResult]) -> dict[str, Any]:
+        return message_json(mid=self.mid, model=self.model, result=results[0])
+
+    def start(self, generation: GenerationStream) -> list[bytes]:
         message: dict[str, Any] = {
             "id": self.mid, "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.input_tokens, 0),
+            "stop_reason": None, "stop_sequence": None, "usage": usage_json(generation.prompt_tokens, 0),
         }  # fmt: skip
-        return sse("message_start", {"type": "message_start", "message": message})
+        return [sse("message_start", {"type": "message_start", "message": message})]
 
-    def event(self, event: TextDelta | ToolCallStart | ToolCallArgsDelta) -> list[bytes]:
+    def event(self, index: int, event: Event) -> list[bytes]:
         frames: list[bytes] = []
         if isinstance(event, TextDelta):
             if not event.text:
@@ -133,18 +136,29 @@ class StreamWriter:
             block = {"type": "tool_use", "id": tool_use_id(event.id), "name": event.name, "input": {}}
             frames += self._open_block(block, "tool_use")
             self._tool_blocks[event.index] = self._blocks - 1
-        elif event.fragment:
-            index = self._tool_blocks.get(event.index)
-            if index is None:  # arguments without a start: nothing to attach them to
-                log.warning("tool-call arguments for unknown call index %d dropped", event.index)
-                return frames
-            frames.append(self._delta(index, {"type": "input_json_delta", "partial_json": event.fragment}))
+        elif isinstance(event, ToolCallArgsDelta):
+            if event.fragment:
+                block_index = self._tool_blocks[event.index]  # the parsers always start a call first
+                frames.append(self._delta(block_index, {"type": "input_json_delta", "partial_json": event.fragment}))
+        else:
+            frames += self._finish(event)
         return frames
 
-    def finish(self, finish: Finish) -> list[bytes]:
+    def done(self) -> list[bytes]:
+        return []  # message_stop already ended the message
+
+    def error(self, exc: Exception) -> list[bytes]:
+        return [sse("error", ERRORS.body_of(exc))]
+
+    def keepalive(self) -> bytes:
+        """Also sent while the model is silent (a long prompt being read), to keep proxies from timing out."""
+        self._pinged = True
+        return sse("ping", {"type": "ping"})
+
+    def _finish(self, finish: Finish) -> list[bytes]:
         frames = self._close_block()
         if not self._pinged:
-            frames.append(self.ping())
+            frames.append(self.keepalive())
         usage: Usage = finish.usage
         delta = {"stop_reason": stop_reason(finish), "stop_sequence": finish.stop_sequence}
         frames.append(
@@ -167,7 +181,7 @@ class StreamWriter:
             )
         )
         if not self._pinged:
-            frames.append(self.ping())
+            frames.append(self.keepalive())
         return frames
 
     def _close_block(self) -> list[bytes]:
@@ -178,8 +192,3 @@ class StreamWriter:
 
     def _delta(self, index: int | None, delta: dict[str, Any]) -> bytes:
         return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
-
-    def ping(self) -> bytes:
-        """Also sent while the model is silent (a long prompt being read), to keep proxies from timing out."""
-        self._pinged = True
-        return sse("ping", {"type": "ping"})

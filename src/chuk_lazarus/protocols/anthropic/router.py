@@ -7,38 +7,25 @@ Thin: parse, call the engine, render. Headers Anthropic clients send (`anthropic
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
-from ...engine import EventStream, ModelEngine, fold_events
-from ...engine.errors import GenerationFailed, ModelNotFound
-from ...engine.types import Event, Finish
-from ...server.auth import check_api_key
-from ...server.body import read_json_object, validate_as
-from ...server.disconnect import cancel_on_disconnect
+from ...core.errors import ModelNotFound
+from ...engine.client import EngineClient
+from ...serving.body import read_json_object, validate_as
+from ...serving.pipeline import respond
+from ...serving.state import engine_of
 from .. import Protocol
-from .errors import error_event, request_id
-from .render import StreamWriter, message_id, message_json
+from .errors import request_id
+from .render import MessageRenderer
 from .schemas import CountTokensRequest, MessagesRequest, to_generation_request
-
-log = logging.getLogger(__name__)
-
-PING_INTERVAL_S = 10.0  # Anthropic pings during long silences; proxies drop idle connections at ~60 s
-
-
-def _auth(request: Request) -> None:
-    # The anthropic SDK sends `x-api-key`; `Authorization: Bearer` works too.
-    check_api_key(request, x_api_key=True)
 
 
 class _ModelsRoute(APIRoute):
@@ -47,97 +34,41 @@ class _ModelsRoute(APIRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         app = scope.get("app")
         config = getattr(getattr(app, "state", None), "config", None)
-        if config is not None and Protocol.OPENAI in config.protocols:
+        if config is not None and Protocol.OPENAI.value in config.protocols:
             return Match.NONE, {}
         return super().matches(scope)
 
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(_auth)])
+router = APIRouter(prefix="/v1")
 models_router = APIRouter(route_class=_ModelsRoute)  # included below, so it shares `router`'s auth
 
 
-def _engine(request: Request) -> ModelEngine:
-    engine: ModelEngine = request.app.state.engine
-    return engine
-
-
-def _check_model(engine: ModelEngine, model: str) -> None:
+def _check_model(engine: EngineClient, model: str, *, param: str | None = None) -> None:
     if not engine.serves(model):
-        raise ModelNotFound(f"model: {model} (this server serves '{engine.model_name}')", param="model")
+        raise ModelNotFound(f"model: {model} (this server serves '{engine.model_name}')", param=param)
 
 
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
-    engine = _engine(request)
     body = validate_as(MessagesRequest, await read_json_object(request))
-    _check_model(engine, body.model)
-    generation = to_generation_request(body)
-    rid = request_id()
-    headers = {"request-id": rid}
-    if body.stream:
-        # message_start carries the prompt's size, so it is counted before the stream begins; both
-        # calls raise request errors here, while a plain HTTP error can still be sent.
-        input_tokens = await engine.count_tokens(generation)
-        stream = await engine.start(generation)
-        writer = StreamWriter(model=body.model, input_tokens=input_tokens)
-        return StreamingResponse(
-            _frames(writer, stream),
-            media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    stream = await engine.start(generation)
-    try:
-        result = await cancel_on_disconnect(request, fold_events(stream))
-    finally:
-        await stream.aclose()
-    return JSONResponse(message_json(mid=message_id(), model=body.model, result=result), headers=headers)
+    _check_model(engine_of(request), body.model, param="model")
+    renderer = MessageRenderer(model=body.model)
+    headers = {"request-id": request_id()}
+    return await respond(request, to_generation_request(body), renderer, stream=body.stream, headers=headers)
 
 
 @router.post("/messages/count_tokens")
 async def count_tokens(request: Request) -> JSONResponse:
-    engine = _engine(request)
+    engine = engine_of(request)
     body = validate_as(CountTokensRequest, await read_json_object(request))
-    _check_model(engine, body.model)
+    _check_model(engine, body.model, param="model")
     return JSONResponse({"input_tokens": await engine.count_tokens(to_generation_request(body))})
-
-
-async def _frames(writer: StreamWriter, stream: EventStream) -> AsyncIterator[bytes]:
-    """Every event as frames, with a `ping` whenever the engine is silent for a while; a failure after
-    the first byte becomes an `event: error` frame. Leaving early (the client went away) cancels the
-    sequence."""
-    pending: asyncio.Future[Event] | None = None
-    try:
-        yield writer.start()
-        while True:
-            if pending is None:
-                # A task, not wait_for: timing out must not cancel the generation, only the wait.
-                pending = asyncio.ensure_future(stream.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=PING_INTERVAL_S)
-            if not done:
-                yield writer.ping()
-                continue
-            event, pending = pending.result(), None
-            if isinstance(event, Finish):
-                for frame in writer.finish(event):
-                    yield frame
-                return
-            for frame in writer.event(event):
-                yield frame
-    except StopAsyncIteration:
-        yield error_event(GenerationFailed("the generation ended without a finish"))
-    except Exception as exc:  # noqa: BLE001 - after the 200, every failure must become an error frame
-        log.warning("generation failed mid-stream: %s", exc)
-        yield error_event(exc)
-    finally:
-        if pending is not None:
-            pending.cancel()
-        await stream.aclose()
 
 
 # ---- models (only when OpenAI is not served) ----------------------------------------------------
 
 
-def _model_json(engine: ModelEngine, name: str) -> dict[str, Any]:
+def _model_json(engine: EngineClient, name: str) -> dict[str, Any]:
     created = datetime.fromtimestamp(int(engine.loaded_at), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     context = engine.info.context_length
     return {
@@ -148,7 +79,7 @@ def _model_json(engine: ModelEngine, name: str) -> dict[str, Any]:
 
 @models_router.get("/models")
 async def list_models(request: Request) -> JSONResponse:
-    engine = _engine(request)
+    engine = engine_of(request)
     names = [engine.model_name, *engine.aliases]
     data = [_model_json(engine, n) for n in names]
     return JSONResponse({"data": data, "has_more": False, "first_id": names[0], "last_id": names[-1]})
@@ -156,9 +87,8 @@ async def list_models(request: Request) -> JSONResponse:
 
 @models_router.get("/models/{model_id:path}")
 async def get_model(request: Request, model_id: str) -> JSONResponse:
-    engine = _engine(request)
-    if not engine.serves(model_id):
-        raise ModelNotFound(f"model: {model_id} (this server serves '{engine.model_name}')")
+    engine = engine_of(request)
+    _check_model(engine, model_id)
     return JSONResponse(_model_json(engine, model_id))
 
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from ...engine.errors import InvalidRequest, UnsupportedFeature
-from ...engine.types import (
+from ...core.errors import InvalidRequest, UnsupportedFeature
+from ...core.types import (
     ChatMessage,
     GenerationRequest,
     ResponseFormat,
@@ -190,14 +190,14 @@ def _tools(tools: list[Tool] | None) -> tuple[ToolDefinition, ...]:
             raise UnsupportedFeature(
                 f"server tool '{tool.type}' is not supported: this server runs client tools only "
                 "(give the tool an input_schema)",
-                param=f"tools.{i}.type",
+                param=f"tools[{i}].type",
             )
         if tool.input_schema is None:
-            raise InvalidRequest(f"tools.{i}.input_schema: Field required", param=f"tools.{i}.input_schema")
+            raise InvalidRequest(f"tools[{i}].input_schema: Field required", param=f"tools[{i}].input_schema")
         if tool.input_schema.get("type") != "object":
             raise InvalidRequest(
-                f"tools.{i}.input_schema: the input schema must have type 'object'",
-                param=f"tools.{i}.input_schema",
+                f"tools[{i}].input_schema: the input schema must have type 'object'",
+                param=f"tools[{i}].input_schema",
             )
         out.append(ToolDefinition(tool.name, tool.description, tool.input_schema))
     names = [t.name for t in out]
@@ -246,7 +246,7 @@ def _messages(system: str | list[TextBlock] | None, messages: list[MessageParam]
         out.append(ChatMessage("system", system_text))
     previous_calls: dict[str, str] = {}  # the tool_use ids (-> names) of the previous assistant turn
     for i, message in enumerate(messages):
-        param = f"messages.{i}.content"
+        param = f"messages[{i}].content"
         if isinstance(message.content, str):
             out.append(ChatMessage(message.role, message.content))
             previous_calls = {}
@@ -277,7 +277,7 @@ def _assistant(blocks: list[Any], param: str) -> ChatMessage:
         elif isinstance(block, ToolUseBlock):
             calls.append(ToolCall(block.id, block.name, json.dumps(block.input, ensure_ascii=False)))
         elif not isinstance(block, ThinkingBlock):
-            raise _refuse(block, f"{param}.{j}")
+            raise _refuse(block, f"{param}[{j}]")
     return ChatMessage("assistant", "".join(texts) or None, tool_calls=tuple(calls))
 
 
@@ -290,18 +290,18 @@ def _user(blocks: list[Any], param: str, previous_calls: dict[str, str]) -> list
         elif isinstance(block, ToolResultBlock):
             if block.tool_use_id not in previous_calls:
                 raise InvalidRequest(
-                    f"{param}.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {block.tool_use_id}. "
+                    f"{param}[{j}]: unexpected `tool_use_id` found in `tool_result` blocks: {block.tool_use_id}. "
                     "Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
-                    param=f"{param}.{j}.tool_use_id",
+                    param=f"{param}[{j}].tool_use_id",
                 )
-            text = _tool_result_text(block, f"{param}.{j}.content")
+            text = _tool_result_text(block, f"{param}[{j}].content")
             results.append(
                 ChatMessage(
                     "tool", text, tool_call_id=block.tool_use_id, name=previous_calls[block.tool_use_id]
                 )
             )
         elif not isinstance(block, ThinkingBlock):
-            raise _refuse(block, f"{param}.{j}")
+            raise _refuse(block, f"{param}[{j}]")
     if texts or not results:
         # Results come first: they answer the previous turn; the user's words follow them.
         results.append(ChatMessage("user", "".join(texts)))
@@ -315,7 +315,7 @@ def _tool_result_text(block: ToolResultBlock, param: str) -> str:
         parts = []
         for k, part in enumerate(block.content):
             if not isinstance(part, TextBlock):
-                raise _refuse(part, f"{param}.{k}")
+                raise _refuse(part, f"{param}[{k}]")
             parts.append(part.text)
         text = "\n".join(parts)
     # The engine's messages have no error flag; say it in words, the way the model can read it.

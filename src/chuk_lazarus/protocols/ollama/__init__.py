@@ -11,13 +11,7 @@ def owns_path(path: str) -> bool:
 
 
 def spec() -> ProtocolSpec:
-    from .errors import error_response
+    from .errors import ERRORS
     from .router import router
 
-    return ProtocolSpec(
-        protocol=Protocol.OLLAMA,
-        router=router,
-        owns_path=owns_path,
-        error_response=error_response,
-        priority=0,
-    )
+    return ProtocolSpec(protocol=Protocol.OLLAMA, router=router, owns_path=owns_path, errors=ERRORS)

@@ -8,9 +8,9 @@ import re
 import time
 from typing import Any
 
-from ...engine import ModelEngine
-from ...engine.errors import InvalidRequest, ModelNotFound
-from ...engine.types import ModelInfo
+from ...engine.client import EngineClient
+from ...core.errors import InvalidRequest, ModelNotFound
+from ...core.types import ModelInfo
 from .render import iso
 
 # What tools that probe `/api/version` see. They gate features (tools, structured outputs) on it, and
@@ -32,16 +32,16 @@ def tagged(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
-def served_names(engine: ModelEngine) -> list[str]:
+def served_names(engine: EngineClient) -> list[str]:
     return [engine.model_name, *engine.aliases]
 
 
-def is_served(engine: ModelEngine, requested: str) -> bool:
+def is_served(engine: EngineClient, requested: str) -> bool:
     want = requested.strip().lower()
     return any(want in (name.lower(), tagged(name).lower()) for name in served_names(engine))
 
 
-def check_model(engine: ModelEngine, requested: str) -> None:
+def check_model(engine: EngineClient, requested: str) -> None:
     """Raise Ollama's errors for a request's `model`: required, a valid name, and ours."""
     if not requested.strip():
         raise InvalidRequest("model is required", param="model")
@@ -87,7 +87,7 @@ def details(info: ModelInfo) -> dict[str, Any]:
     }
 
 
-def _file_facts(engine: ModelEngine) -> tuple[int, float, str]:
+def _file_facts(engine: EngineClient) -> tuple[int, float, str]:
     """Size in bytes, modification time and a stable digest of the model file (or folder)."""
     path = engine.info.path
     try:
@@ -104,7 +104,7 @@ def _file_facts(engine: ModelEngine) -> tuple[int, float, str]:
     return size, mtime, digest
 
 
-def tags_entry(engine: ModelEngine) -> dict[str, Any]:
+def tags_entry(engine: EngineClient) -> dict[str, Any]:
     size, mtime, digest = _file_facts(engine)
     name = tagged(engine.model_name)
     return {
@@ -117,7 +117,7 @@ def tags_entry(engine: ModelEngine) -> dict[str, Any]:
     }
 
 
-def ps_entry(engine: ModelEngine) -> dict[str, Any]:
+def ps_entry(engine: EngineClient) -> dict[str, Any]:
     size, _, digest = _file_facts(engine)
     name = tagged(engine.model_name)
     return {
@@ -132,7 +132,7 @@ def ps_entry(engine: ModelEngine) -> dict[str, Any]:
     }
 
 
-def show(engine: ModelEngine) -> dict[str, Any]:
+def show(engine: EngineClient) -> dict[str, Any]:
     info = engine.info
     _, mtime, _ = _file_facts(engine)
     arch = info.architecture or "unknown"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from ...engine.types import (
+from ...core.types import (
     Event,
     Finish,
     GenerationResult,
@@ -22,6 +22,9 @@ from ...engine.types import (
     ToolCallArgsDelta,
     ToolCallStart,
 )
+
+from ...engine.client import GenerationStream
+from .errors import ERRORS
 
 Kind = Literal["chat", "generate"]
 
@@ -68,51 +71,37 @@ def tool_call_json(call: ToolCall, index: int) -> dict[str, Any] | None:
 
 
 @dataclass
-class Stopwatch:
-    """Per-request clock: `total_duration` runs from arrival; `load_duration` until the engine accepted it."""
-
-    started_ns: int = field(default_factory=time.perf_counter_ns)
-    accepted_ns: int = 0
-
-    def accepted(self) -> None:
-        self.accepted_ns = time.perf_counter_ns()
-
-    def metrics(self, finish: Finish) -> dict[str, Any]:
-        now = time.perf_counter_ns()
-        return {
-            "done_reason": done_reason(finish),
-            "total_duration": now - self.started_ns,
-            "load_duration": max(0, (self.accepted_ns or now) - self.started_ns),
-            "prompt_eval_count": finish.usage.prompt_tokens,
-            "prompt_eval_duration": max(1, finish.timings.prompt_ns),
-            "eval_count": finish.usage.completion_tokens,
-            "eval_duration": max(1, finish.timings.generation_ns),
-        }
-
-
-@dataclass
-class Writer:
-    """Builds the objects of one chat or generate response (all share `model`)."""
+class OllamaRenderer:
+    """One chat or generate reply on the wire: the whole object, or its NDJSON lines (all share `model`)."""
 
     kind: Kind
     model: str
-    clock: Stopwatch
     want_logprobs: bool = False
+    started_ns: int = field(default_factory=time.perf_counter_ns)  # the request's arrival
+    media_type: str = "application/x-ndjson"
     _calls: dict[int, ToolCallStart] = field(default_factory=dict)
     _args: dict[int, list[str]] = field(default_factory=dict)
 
-    def _base(self, text: str, *, done: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
-        if self.kind == "chat":
-            body["message"] = {"role": "assistant", "content": text}
-        else:
-            body["response"] = text
-        body["done"] = done
-        return body
+    def body(self, results: list[GenerationResult]) -> dict[str, Any]:
+        return self.whole(results[0])
 
-    # -- streaming --------------------------------------------------------------------------------
+    def start(self, generation: GenerationStream) -> list[bytes]:
+        return []
 
-    def event(self, event: Event) -> list[dict[str, Any]]:
+    def event(self, index: int, event: Event) -> list[bytes]:
+        return [ndjson(obj) for obj in self.objects(event)]
+
+    def done(self) -> list[bytes]:
+        return []  # the `done: true` object already ended the reply
+
+    def error(self, exc: Exception) -> list[bytes]:
+        return [ndjson(ERRORS.body_of(exc))]
+
+    def keepalive(self) -> bytes:
+        # NDJSON has no comments: an empty, not-done chunk is what clients already take in stride.
+        return ndjson(self._base("", done=False))
+
+    def objects(self, event: Event) -> list[dict[str, Any]]:
         """The objects (zero or more) one engine event turns into; the last is the `done` object."""
         if isinstance(event, TextDelta):
             if not event.text and not (self.want_logprobs and event.logprobs):
@@ -130,8 +119,32 @@ class Writer:
             self._args.setdefault(event.index, []).append(event.fragment)
             return []
         out = self._flush_calls()
-        out.append({**self._base("", done=True), **self.clock.metrics(event)})
+        out.append({**self._base("", done=True), **self.metrics(event)})
         return out
+
+    def metrics(self, finish: Finish) -> dict[str, Any]:
+        """Ollama's counters. `load_duration` is the time before the model started on the prompt
+        (reading and planning the request, waiting for a sequence): the model itself is always loaded."""
+        total = time.perf_counter_ns() - self.started_ns
+        timings = finish.timings
+        return {
+            "done_reason": done_reason(finish),
+            "total_duration": total,
+            "load_duration": max(0, total - timings.prompt_ns - timings.generation_ns),
+            "prompt_eval_count": finish.usage.prompt_tokens,
+            "prompt_eval_duration": max(1, timings.prompt_ns),
+            "eval_count": finish.usage.completion_tokens,
+            "eval_duration": max(1, timings.generation_ns),
+        }
+
+    def _base(self, text: str, *, done: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
+        if self.kind == "chat":
+            body["message"] = {"role": "assistant", "content": text}
+        else:
+            body["response"] = text
+        body["done"] = done
+        return body
 
     def _flush_calls(self) -> list[dict[str, Any]]:
         if not self._calls:
@@ -171,7 +184,7 @@ class Writer:
     def whole(self, result: GenerationResult) -> dict[str, Any]:
         rendered, leftover = self.render_calls(result.tool_calls)
         text = result.text + (("\n" if result.text else "") + leftover if leftover else "")
-        body = {**self._base(text, done=True), **self.clock.metrics(result.finish)}
+        body = {**self._base(text, done=True), **self.metrics(result.finish)}
         if rendered:
             if self.kind == "chat":
                 body["message"]["tool_calls"] = rendered

@@ -11,13 +11,14 @@ model stays loaded regardless, and it does not think.
 from __future__ import annotations
 
 import json
-import secrets
+
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ...engine.errors import InvalidRequest, UnsupportedFeature
-from ...engine.types import (
+from ...core.errors import InvalidRequest, UnsupportedFeature
+from ...core.ids import new_call_id
+from ...core.types import (
     ChatMessage,
     GenerationRequest,
     ResponseFormat,
@@ -247,10 +248,10 @@ def _messages(messages: list[Message]) -> tuple[ChatMessage, ...]:
     pending: dict[str, list[str]] = {}  # tool name -> ids of calls not yet answered, oldest first
     for i, m in enumerate(messages):
         if m.images:
-            raise _images_refused(f"messages.{i}.images")
+            raise _images_refused(f"messages[{i}].images")
         content = m.content or ""
         if m.role == "assistant":
-            calls = tuple(_call(c, f"messages.{i}.tool_calls.{j}") for j, c in enumerate(m.tool_calls or ()))
+            calls = tuple(_call(c, f"messages[{i}].tool_calls[{j}]") for j, c in enumerate(m.tool_calls or ()))
             for call in calls:
                 pending.setdefault(call.name, []).append(call.id)
             out.append(ChatMessage("assistant", content or (None if calls else ""), tool_calls=calls))
@@ -274,6 +275,3 @@ def _call(call: ToolCallIn, param: str) -> ToolCall:
             raise InvalidRequest("tool call arguments must be a JSON object", param=param) from None
     return ToolCall(call.id or new_call_id(), call.function.name, json.dumps(args, ensure_ascii=False))
 
-
-def new_call_id() -> str:
-    return f"call_{secrets.token_hex(4)}"

@@ -7,13 +7,9 @@ from ..base import ProtocolSpec
 
 
 def spec() -> ProtocolSpec:
-    from .errors import error_response
+    from .errors import ERRORS
     from .router import router
 
     return ProtocolSpec(
-        protocol=Protocol.OPENAI,
-        router=router,
-        owns_path=lambda path: path.startswith("/v1"),
-        error_response=error_response,
-        priority=0,
+        protocol=Protocol.OPENAI, router=router, owns_path=lambda path: path.startswith("/v1"), errors=ERRORS
     )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...engine.types import (
-    Finish,
+from ...core.types import (
+    Event,
     GenerationResult,
     TextDelta,
     TokenLogprob,
@@ -18,11 +17,15 @@ from ...engine.types import (
     Usage,
 )
 
+from ...core.ids import random_id
+from ...engine.client import GenerationStream
+from .errors import ERRORS
+
 SYSTEM_FINGERPRINT = "lazarus"
 
 
 def completion_id() -> str:
-    return f"chatcmpl-{secrets.token_hex(12)}"
+    return random_id("chatcmpl-")
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
@@ -97,16 +100,57 @@ def completion_json(
 
 
 @dataclass
-class ChunkWriter:
-    """Builds the chunks of one streamed completion (all its choices share id, created and model)."""
+class ChatRenderer:
+    """One chat completion on the wire: the whole JSON, or its `chat.completion.chunk` SSE frames (all
+    choices share id, created and model)."""
 
     model: str
     want_logprobs: bool
-    include_usage: bool
+    include_usage: bool = False
     cid: str = field(default_factory=completion_id)
     created: int = field(default_factory=lambda: int(time.time()))
+    media_type: str = "text/event-stream"
+    _usages: list[Usage] = field(default_factory=list)
 
-    def chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+    def body(self, results: list[GenerationResult]) -> dict[str, Any]:
+        return completion_json(
+            cid=self.cid, created=self.created, model=self.model, results=results, want_logprobs=self.want_logprobs
+        )
+
+    def start(self, generation: GenerationStream) -> list[bytes]:
+        return [self._chunk([_choice(i, {"role": "assistant", "content": ""})]) for i in range(generation.n)]
+
+    def event(self, index: int, event: Event) -> list[bytes]:
+        if isinstance(event, TextDelta):
+            if not event.text and not event.logprobs:
+                return []
+            logprobs = logprobs_json(event.logprobs) if self.want_logprobs else None
+            return [self._chunk([_choice(index, {"content": event.text}, logprobs=logprobs)])]
+        if isinstance(event, ToolCallStart):
+            call = {"index": event.index, "id": event.id, "type": "function",
+                    "function": {"name": event.name, "arguments": ""}}  # fmt: skip
+            return [self._chunk([_choice(index, {"tool_calls": [call]})])]
+        if isinstance(event, ToolCallArgsDelta):
+            call = {"index": event.index, "function": {"arguments": event.fragment}}
+            return [self._chunk([_choice(index, {"tool_calls": [call]})])]
+        self._usages.append(event.usage)
+        return [self._chunk([_choice(index, {}, finish_reason=event.reason)])]
+
+    def done(self) -> list[bytes]:
+        frames = []
+        if self.include_usage and self._usages:
+            frames.append(self._chunk([], usage=usage_json(total_usage(self._usages))))
+        return [*frames, sse("[DONE]")]
+
+    def error(self, exc: Exception) -> list[bytes]:
+        # OpenAI's clients read an `error` object in a data frame as a failure; `[DONE]` still ends
+        # the stream, so a client waiting for it does not hang.
+        return [sse(ERRORS.body_of(exc)), sse("[DONE]")]
+
+    def keepalive(self) -> bytes:
+        return b": keepalive\n\n"  # an SSE comment: every SSE parser skips it
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         body: dict[str, Any] = {
             "id": self.cid,
             "object": "chat.completion.chunk",
@@ -118,28 +162,6 @@ class ChunkWriter:
         if self.include_usage:
             body["usage"] = usage
         return sse(body)
-
-    def role(self, index: int) -> bytes:
-        return self.chunk([_choice(index, {"role": "assistant", "content": ""})])
-
-    def event(self, index: int, event: TextDelta | ToolCallStart | ToolCallArgsDelta) -> bytes | None:
-        if isinstance(event, TextDelta):
-            if not event.text and not event.logprobs:
-                return None
-            logprobs = logprobs_json(event.logprobs) if self.want_logprobs else None
-            return self.chunk([_choice(index, {"content": event.text}, logprobs=logprobs)])
-        if isinstance(event, ToolCallStart):
-            call = {"index": event.index, "id": event.id, "type": "function",
-                    "function": {"name": event.name, "arguments": ""}}  # fmt: skip
-            return self.chunk([_choice(index, {"tool_calls": [call]})])
-        call = {"index": event.index, "function": {"arguments": event.fragment}}
-        return self.chunk([_choice(index, {"tool_calls": [call]})])
-
-    def finish(self, index: int, finish: Finish) -> bytes:
-        return self.chunk([_choice(index, {}, finish_reason=finish.reason)])
-
-    def usage(self, usage: Usage) -> bytes:
-        return self.chunk([], usage=usage_json(usage))
 
 
 def _choice(

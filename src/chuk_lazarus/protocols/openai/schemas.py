@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ...engine.errors import InvalidRequest, UnsupportedFeature
-from ...engine.types import (
+from ...core.errors import InvalidRequest, UnsupportedFeature
+from ...core.types import (
     ChatMessage,
     GenerationRequest,
     ResponseFormat,
@@ -56,7 +56,7 @@ def content_text(content: Content | None, *, param: str) -> str | None:
         else:
             raise UnsupportedFeature(
                 f"content parts of type '{part.type}' are not supported: this model takes text only",
-                param=f"{param}.{i}.type",
+                param=f"{param}[{i}].type",
             )
     return "".join(texts)
 
@@ -176,7 +176,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
     if body.top_logprobs is not None and not body.logprobs:
         raise InvalidRequest("top_logprobs requires logprobs to be true", param="top_logprobs")
     return GenerationRequest(
-        messages=tuple(_message(m, f"messages.{i}") for i, m in enumerate(body.messages)),
+        messages=tuple(_message(m, f"messages[{i}]") for i, m in enumerate(body.messages)),
         max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
@@ -194,6 +194,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body.response_format),
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+        n=body.n,
     )
 
 

@@ -8,13 +8,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from ..engine.errors import InvalidRequest, RequestTooLarge
+from ..core.errors import InvalidRequest, RequestTooLarge, param_path
+from .state import config_of
 
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    limit: int = request.app.state.config.max_body_bytes
+    limit = config_of(request).max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RequestTooLarge(f"request body is larger than the {limit}-byte limit")
@@ -40,8 +41,7 @@ def validate_as(model: type[BaseModelT], data: dict[str, Any]) -> BaseModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"] if not str(p).startswith("function-")]
-        param = ".".join(loc) or None
+        param = param_path([p for p in first["loc"] if not str(p).startswith("function-")]) or None
         message = first["msg"]
         raise InvalidRequest(f"{param}: {message}" if param else message, param=param) from None
 

@@ -6,7 +6,8 @@ import hmac
 
 from starlette.requests import Request
 
-from ..engine.errors import AuthError
+from ..core.errors import AuthError
+from .state import config_of
 
 
 def presented_keys(request: Request, *, x_api_key: bool = False) -> list[str]:
@@ -22,7 +23,7 @@ def presented_keys(request: Request, *, x_api_key: bool = False) -> list[str]:
 
 def check_api_key(request: Request, *, x_api_key: bool = False) -> None:
     """Raise `AuthError` unless the request carries the server's key (no-op when auth is off)."""
-    expected: str | None = request.app.state.config.api_key
+    expected = config_of(request).api_key
     if not expected:
         return
     keys = presented_keys(request, x_api_key=x_api_key)

@@ -73,3 +73,14 @@ class ModelLoadError(LazarusError):
 
 class GenerationFailed(LazarusError):
     pass
+
+
+def param_path(loc: tuple[str | int, ...] | list[str | int]) -> str:
+    """The one notation of every error's `param`: `("messages", 0, "content")` -> `messages[0].content`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out

@@ -55,6 +55,26 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True)
+class LazyTrigger:
+    """Where a lazy grammar (tool calls under tool_choice=auto) takes over: at the first `literal` that
+
+    - `after` is given: follows that marker, with optional whitespace between;
+    - `at_start`: opens the output, after optional whitespace;
+    - otherwise: appears anywhere.
+
+    The grammar constrains the output from `literal` on, `literal` included. Literals rather than
+    regexes: a backend watches for them incrementally, in time linear in the output (`core.scan`)."""
+
+    literal: str
+    after: str | None = None
+    at_start: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.literal or self.after == "" or (self.after is not None and self.at_start):
+            raise ValueError(f"not a lazy-grammar trigger: {self!r}")
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0
     top_p: float = 1.0
@@ -69,6 +89,16 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
+
+    @property
+    def penalized(self) -> bool:
+        """Whether penalties look at the tokens sampled so far."""
+        return self.repeat_penalty != 1.0 or bool(self.frequency_penalty) or bool(self.presence_penalty)
+
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy, and nothing but the row's logits decides: an argmax over them is the token."""
+        return self.greedy and not self.logit_bias and not self.penalized
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,7 @@ class GenerationRequest:
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
     logprobs: int | None = None  # None: off; N >= 0: the sampled token's logprob plus N alternatives
     add_generation_prompt: bool = True
+    n: int = 1  # independent choices of the same prompt (planned once; with a seed, choice i uses seed + i)
 
 
 # ---- events: what astream() yields -------------------------------------------------------------
@@ -133,7 +164,10 @@ class Usage:
 
 @dataclass(frozen=True)
 class Timings:
-    """Wall-clock durations in nanoseconds (Ollama reports these; others may ignore them)."""
+    """Wall-clock durations in nanoseconds (Ollama reports these; others may ignore them).
+
+    `queued_ns`: from `start` until a sequence took the request; `prompt_ns`: from then until the
+    first sampled token (prefill); `generation_ns`: from then to the end."""
 
     queued_ns: int = 0
     prompt_ns: int = 0
@@ -174,5 +208,14 @@ class ModelInfo:
     quantization: str = ""
     file_format: str = ""
     chat_template: str = ""
-    supports_tools_in_template: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What a backend is doing now, for /health and draining (approximate: read without locks)."""
+
+    active: int  # sequences holding a slot (prefilling or decoding)
+    queued: int  # admitted requests waiting for a slot
+    slots: int  # sequences that can run at once
+    max_queue: int  # queued requests allowed before new ones are refused

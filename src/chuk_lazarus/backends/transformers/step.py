@@ -1,0 +1,161 @@
+"""transformers' step of continuous batching: forward passes over a causal LM, one step at a time.
+
+The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; on its worker thread,
+each step here
+  1. runs one forward pass per decode batch (one token for every decoding sequence) and samples each
+     row with that sequence's own sampler (`sample_rows`);
+  2. prefills one chunk (up to `batch_size` tokens) of one waiting prompt, so a long prompt never
+     stalls running streams for long; a finished prompt samples its first token and, from the next
+     step on, decodes as a row of a batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers.cache_utils import DynamicCache
+
+from ..base import BackendJob
+from ..scheduler import Placed, Sampled, Wait
+from .batch import DecodeBatch, mergeable
+from .sampler import SequenceSampler, sample_rows
+
+if TYPE_CHECKING:
+    from .backend import Vocabulary
+
+
+@dataclass(eq=False)
+class Seq:
+    job: BackendJob
+    sampler: SequenceSampler
+    pending: list[int]  # prompt tokens not yet prefilled
+    cache: DynamicCache | None = None  # own cache until it joins a batch, which holds it afterwards
+    batch: DecodeBatch | None = None  # the decode batch this sequence is a row of, once prefilled
+    length: int = 0  # tokens whose K/V are in the cache (= the next token's position)
+    next_token: int | None = None  # sampled, not yet fed to the model
+
+
+class TransformersStepper:
+    """The `Stepper` for one transformers model (a PreTrainedModel in eval mode, on `device`)."""
+
+    def __init__(self, model: Any, vocab: Vocabulary, *, device: str, batch_size: int) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.device = device
+        self.batch_size = batch_size
+        # transformers 5.2x renamed forward's `past_key_values` to `cache` (the old name warns).
+        params = inspect.signature(model.forward).parameters
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.prefilling: list[Seq] = []
+        self.prefilled: list[Seq] = []  # first token sampled; they join a decode batch next step
+        self.batches: list[DecodeBatch] = []
+
+    # -- the Stepper interface ------------------------------------------------------------------
+
+    def worker(self) -> AbstractContextManager[None]:
+        # inference_mode is thread-local: it must be entered on the worker thread, not the loader's.
+        return torch.inference_mode()
+
+    def place(self, job: BackendJob) -> Placed[Seq] | Wait:
+        sampler = SequenceSampler(  # raises on a grammar that does not compile
+            job.sampling,
+            job.grammar,
+            job.grammar_triggers,
+            lltokenizer=self.vocab.lltokenizer(),
+            render=self.vocab.rendered,
+        )
+        seq = Seq(job, sampler, list(job.prompt_tokens))
+        self.prefilling.append(seq)
+        return Placed(seq)
+
+    def step(self) -> list[Sampled[Seq]]:
+        for seq in self.prefilled:
+            self._join(seq)
+        self.prefilled = []
+        sampled: list[Sampled[Seq]] = []
+        for batch in self.batches:
+            sampled += self._decode(batch)
+        if self.prefilling:
+            first = self._prefill_chunk(self.prefilling[0])
+            if first is not None:
+                sampled.append(first)
+        return sampled
+
+    def release(self, seq: Seq) -> None:
+        seq.cache = None
+        if seq.batch is None:
+            for waiting in (self.prefilling, self.prefilled):
+                if seq in waiting:
+                    waiting.remove(seq)
+            return
+        # A finished row leaves its batch now, so its K/V never outlive the request.
+        batch, seq.batch = seq.batch, None
+        batch.drop([batch.members.index(seq)])
+        if not len(batch):
+            self.batches.remove(batch)
+
+    def reset(self) -> None:
+        self.prefilling, self.prefilled, self.batches = [], [], []
+
+    def is_eog(self, token: int) -> bool:
+        return token in self.vocab.eos_ids
+
+    def piece(self, token: int) -> bytes:
+        return self.vocab.piece(token)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _decode(self, batch: DecodeBatch) -> list[Sampled[Seq]]:
+        members: list[Seq] = list(batch.members)
+        tokens = [s.next_token for s in members]
+        assert all(t is not None for t in tokens)
+        inputs = batch.step_inputs([t for t in tokens if t is not None], [s.length for s in members])
+        inputs[self.cache_arg] = inputs.pop("past_key_values")
+        out = self.model(**inputs)
+        picks = sample_rows(
+            [s.sampler for s in members], out.logits[:, -1, :], [s.job.logprobs for s in members]
+        )
+        for seq, (token, _) in zip(members, picks):
+            seq.length += 1
+            seq.next_token = token
+        return [Sampled(seq, token, logprob) for seq, (token, logprob) in zip(members, picks)]
+
+    def _prefill_chunk(self, seq: Seq) -> Sampled[Seq] | None:
+        """Prefill the next chunk of `seq`'s prompt; its first token once the prompt is all in."""
+        if seq.cache is None:
+            seq.cache = DynamicCache(config=self.model.config)
+        chunk, seq.pending = seq.pending[: self.batch_size], seq.pending[self.batch_size :]
+        ids = torch.tensor([chunk], dtype=torch.long, device=self.device)
+        positions = torch.arange(seq.length, seq.length + len(chunk), device=self.device).unsqueeze(0)
+        # logits_to_keep=1: only the last position's logits are needed, not a vocab-wide row per token.
+        out = self.model(
+            input_ids=ids,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self.cache_arg: seq.cache},
+        )
+        seq.length += len(chunk)
+        if seq.pending:
+            return None
+        token, logprob = sample_rows([seq.sampler], out.logits[:, -1, :], [seq.job.logprobs])[0]
+        seq.next_token = token
+        # It joins a batch at the next step, once the scheduler knows this first token did not end it.
+        self.prefilling.remove(seq)
+        self.prefilled.append(seq)
+        return Sampled(seq, token, logprob)
+
+    def _join(self, seq: Seq) -> None:
+        cache, seq.cache = seq.cache, None
+        assert cache is not None
+        target = next((b for b in self.batches if b.can_merge), None) if mergeable(cache) else None
+        if target is not None:
+            target.join(seq, cache, seq.length)
+        else:
+            target = DecodeBatch(seq, cache, seq.length, self.device)
+            self.batches.append(target)
+        seq.batch = target

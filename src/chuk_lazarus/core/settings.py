@@ -1,0 +1,63 @@
+"""How a model is loaded and run: the one definition of every model knob.
+
+`lazarus serve` builds its flags and `LAZARUS_*` variables from these fields (see `cli.py`), the
+engine hands the whole object to the backend the registry picks, and each backend reads the fields it
+uses under these same names. A knob has one name from the command line to the sampler.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BackendName = Literal["auto", "llama.cpp", "transformers"]
+DType = Literal["auto", "float32", "float16", "bfloat16"]
+
+# The default context per sequence when the model's own is longer (or unknown).
+DEFAULT_CTX_CAP = 4096
+
+
+class ModelSettings(BaseModel):
+    """Every field has a sensible default; `ModelEngine.load(model, parallel=8)` overrides one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: BackendName = Field("auto", description="which engine runs the model: auto picks llama.cpp for "
+                                 "GGUF files, transformers for Hugging Face folders")  # fmt: skip
+    ctx_size: int | None = Field(None, ge=16, description="context length per sequence "
+                                 f"(default: the model's, capped at {DEFAULT_CTX_CAP})",
+                                 json_schema_extra={"short": "-c"})  # fmt: skip
+    parallel: int = Field(4, ge=1, le=256, description="sequences decoded together (continuous batching)",
+                          json_schema_extra={"short": "-np"})  # fmt: skip
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)",
+                                json_schema_extra={"short": "-t"})  # fmt: skip
+    batch_size: int = Field(512, ge=1, description="tokens per decode step; long prompts are prefilled "
+                            "in chunks of this size", json_schema_extra={"short": "-b"})  # fmt: skip
+    max_queue: int = Field(64, ge=0, description="requests that may wait for a free sequence; past it "
+                           "new requests are refused at once (503/529 with Retry-After)")  # fmt: skip
+    tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, "
+                                    "pythonic or json (default: detected from the chat template)",
+                                    json_schema_extra={"metavar": "NAME"})  # fmt: skip
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                        description="transformers backend: auto, cpu, cuda[:N] or mps")  # fmt: skip
+    dtype: DType = Field("auto", description="transformers backend: auto (float32 on CPU), float32, "
+                         "float16 or bfloat16")  # fmt: skip
+    trust_remote_code: bool = Field(False, description="transformers backend: run Python code shipped "
+                                    "inside a model repo")  # fmt: skip
+    allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt checkpoints "
+                               "(pickle can run code); safetensors only otherwise")  # fmt: skip
+
+    @field_validator("tool_parser")
+    @classmethod
+    def _known_tool_parser(cls, value: str | None) -> str | None:
+        if value is not None:
+            # Imported here: core must not depend on tools at import time (tools imports core.types).
+            from ..tools import get_parser
+
+            get_parser(value)  # ValueError naming the choices; accepts the aliases the engine accepts
+        return value
+
+    def context_for(self, trained: int | None) -> int:
+        """The context per sequence: `ctx_size`, else the model's trained context capped."""
+        return self.ctx_size or min(trained or DEFAULT_CTX_CAP, DEFAULT_CTX_CAP)

@@ -1,0 +1,99 @@
+"""The engine's end of a backend job: sampled tokens -> neutral events -> the request's asyncio queue.
+
+Runs on the backend's thread, one sink per choice. Text goes through the `OutputPipeline` (UTF-8
+reassembly, stop strings, tool-call parsing); every event is posted with its choice index through the
+loop's `LoopPoster`, which the backend's batched delivery wakes once per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..backends.base import Backend, BackendFinish, RawLogprob
+from ..backends.delivery import LoopPoster
+from ..core.errors import GenerationFailed, InvalidRequest
+from ..core.types import Finish, FinishReason, Timings, TokenLogprob, ToolCallStart, Usage
+from .generation import Posted
+from .output import OutputPipeline
+from .prompt import PromptPlan
+
+_CANCELLED = {
+    "cancelled": "the generation was cancelled: its client went away",
+    "shutdown": "the generation was cancelled: the server is shutting down",
+}
+
+
+class QueueSink:
+    """A `TokenSink` for choice `index` of one request."""
+
+    def __init__(
+        self,
+        poster: LoopPoster,
+        queue: asyncio.Queue[tuple[int, Posted]],
+        index: int,
+        backend: Backend,
+        plan: PromptPlan,
+        stops: tuple[str, ...],
+    ) -> None:
+        self.poster = poster
+        self.queue = queue
+        self.index = index
+        self.backend = backend
+        self.pipeline = OutputPipeline(stops, plan.make_parser())
+        self.n_prompt = len(plan.tokens)
+        self.cached = 0
+        self.saw_tool_call = False
+        self.t_submit = time.perf_counter_ns()
+        self.t_admitted = self.t_submit
+        self.t_first = self.t_submit
+
+    def _post(self, item: Posted) -> None:
+        if isinstance(item, ToolCallStart):
+            self.saw_tool_call = True
+        self.poster.post(self.queue, (self.index, item))
+
+    def on_admitted(self) -> None:
+        self.t_admitted = self.t_first = time.perf_counter_ns()
+
+    def on_prompt_done(self, cached_tokens: int) -> None:
+        self.cached = cached_tokens
+        self.t_first = time.perf_counter_ns()
+
+    def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
+        events, keep_going = self.pipeline.push(piece, self._logprob(token, logprob) if logprob else None)
+        for event in events:
+            self._post(event)
+        return keep_going
+
+    def on_finish(self, reason: BackendFinish, completion_tokens: int) -> None:
+        if reason in _CANCELLED:
+            self._post(GenerationFailed(_CANCELLED[reason]))
+            return
+        try:
+            for event in self.pipeline.finish():
+                self._post(event)
+        except InvalidRequest as exc:  # the output could not be read (a malformed forced tool call)
+            self._post(exc)
+            return
+        finish_reason: FinishReason = "length" if reason == "length" else ("tool_calls" if self.saw_tool_call else "stop")
+        now = time.perf_counter_ns()
+        timings = Timings(
+            queued_ns=self.t_admitted - self.t_submit,
+            prompt_ns=self.t_first - self.t_admitted,
+            generation_ns=now - self.t_first,
+        )
+        usage = Usage(self.n_prompt, completion_tokens, self.cached)
+        self._post(Finish(finish_reason, usage, stop_sequence=self.pipeline.stop_sequence, timings=timings))
+
+    def on_error(self, error: Exception) -> None:
+        self._post(error)
+
+    def _logprob(self, token: int, raw: RawLogprob) -> TokenLogprob:
+        def text_of(t: int) -> tuple[str, tuple[int, ...]]:
+            data = self.backend.token_bytes(t)
+            return data.decode("utf-8", errors="replace"), tuple(data)
+
+        text, data = text_of(token)
+        top = tuple((*text_of(t)[:1], lp, text_of(t)[1]) for t, lp in raw.top)
+        return TokenLogprob(text, raw.logprob, data, top)

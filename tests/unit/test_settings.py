@@ -1,0 +1,218 @@
+"""`lazarus serve` options are generated from `ServerSettings` + `ModelSettings`; no server is started."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chuk_lazarus import cli
+from chuk_lazarus.core.errors import ModelLoadError
+from chuk_lazarus.core.settings import ModelSettings
+from chuk_lazarus.protocols import Protocol
+from chuk_lazarus.server.settings import ServerSettings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ALL_FIELDS = [*ServerSettings.model_fields, *ModelSettings.model_fields]
+
+
+def _help(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: Sequence[str],
+          entry: Callable[[Sequence[str]], int]) -> str:  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no wrapping inside a default
+    with pytest.raises(SystemExit) as info:
+        entry(argv)
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def _shown_default(name: str) -> str:
+    """The default `--help` shows for a field: its value, or what the description says unset means."""
+    field = cli.option_fields()[name]
+    shown = cli.default_text(field)
+    if shown is None:
+        found = re.search(r"\(default: ([^)]*)\)$", field.description or "")
+        assert found, f"{name}: a None default must say what unset means, as '(default: …)'"
+        shown = found.group(1)
+    return shown
+
+
+@pytest.mark.parametrize(("entry", "argv"), [(cli.main, ["serve", "--help"]), (cli.serve_main, ["--help"])])
+def test_every_field_has_a_documented_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    entry: Callable[[Sequence[str]], int], argv: list[str],
+) -> None:  # fmt: skip
+    text = _help(capsys, monkeypatch, argv, entry)
+    assert "--version" in text
+    for name in ALL_FIELDS:
+        field = cli.option_fields()[name]
+        line = next((ln for ln in text.splitlines() if re.search(rf"(^|\s){cli.flag_for(name)}\b", ln)), None)
+        assert line is not None, f"{cli.flag_for(name)} missing from --help"
+        assert f"(default: {_shown_default(name)})" in line, line
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        short = extra.get("short")
+        if short:
+            assert re.search(rf"{short}\b", line), line
+
+
+def test_short_flags_and_literal_choices_are_in_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _help(capsys, monkeypatch, ["--help"], cli.serve_main)
+    for short in ("-m", "-p", "-c", "-np", "-t", "-b"):
+        assert re.search(rf"\s{short}( |,)", text), short
+    assert "{auto,llama.cpp,transformers}" in text
+    assert "{debug,info,warning,error}" in text
+    assert "{auto,float32,float16,bfloat16}" in text
+
+
+def test_readme_options_table_matches_help() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## `lazarus serve` options", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `-")]
+    documented: dict[str, str] = {}
+    for row in rows:
+        options, default = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        flags = re.findall(r"`(-[-\w]+)`", options)
+        documented[flags[0]] = default.replace("`", "")
+        for short in flags[1:]:
+            documented[short] = documented[flags[0]]
+    expected = {"--version": ""}
+    for name, field in cli.option_fields().items():
+        expected[cli.flag_for(name)] = _shown_default(name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("short"):
+            expected[str(extra["short"])] = _shown_default(name)
+    assert documented == expected
+
+
+def test_flag_env_and_field_names_are_derived() -> None:
+    assert cli.flag_for("served_model_name") == "--served-model-name"
+    assert cli.env_for("served_model_name") == "LAZARUS_SERVED_MODEL_NAME"
+    assert not ServerSettings.model_fields.keys() & ModelSettings.model_fields.keys()
+
+
+def test_defaults() -> None:
+    server, model = cli.parse_settings([], {})
+    assert server == ServerSettings() and model == ModelSettings()
+    assert server.protocols == [Protocol.OPENAI] and server.max_body_bytes == 16 * 1024 * 1024
+
+
+def test_environment_variable_is_read() -> None:
+    environ = {"LAZARUS_PARALLEL": "3", "LAZARUS_PROTOCOLS": "openai,ollama",
+               "LAZARUS_TRUST_REMOTE_CODE": "1", "LAZARUS_API_KEY": "k"}  # fmt: skip
+    server, model = cli.parse_settings([], environ)
+    assert model.parallel == 3 and model.trust_remote_code is True
+    assert server.protocols == [Protocol.OPENAI, Protocol.OLLAMA] and server.api_key == "k"
+
+
+def test_environment_is_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAZARUS_PARALLEL", "3")
+    monkeypatch.setenv("LAZARUS_LOG_LEVEL", "WARNING")
+    server, model = cli.parse_settings([])
+    assert model.parallel == 3 and server.log_level == "warning"
+
+
+def test_empty_variable_is_unset() -> None:
+    server, _ = cli.parse_settings([], {"LAZARUS_API_KEY": "", "LAZARUS_PORT": ""})
+    assert server.api_key is None and server.port == 8080
+
+
+@pytest.mark.parametrize("argv", [["--parallel", "5"], ["-np", "5"]])
+def test_flag_beats_variable(argv: list[str]) -> None:
+    _, model = cli.parse_settings(argv, {"LAZARUS_PARALLEL": "3"})
+    assert model.parallel == 5
+
+
+def test_all_flags_parse() -> None:
+    argv = ["-m", "x.gguf", "--served-model-name", "alias", "--host", "0.0.0.0", "-p", "9000",
+            "--protocols", "anthropic", "--api-key", "k", "--max-tokens", "64", "--max-body-mb", "0.5",
+            "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
+            "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
+            "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle"]  # fmt: skip
+    server, model = cli.parse_settings(argv, {})
+    assert server.model_dump() == {
+        "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
+        "protocols": [Protocol.ANTHROPIC], "api_key": "k", "max_tokens": 64, "max_body_mb": 0.5,
+        "log_level": "debug",
+    }  # fmt: skip
+    assert model.model_dump() == {
+        "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,
+        "max_queue": 0, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
+        "trust_remote_code": True, "allow_pickle": True,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--backend", "foo"], "--backend"),
+        (["--log-level", "loud"], "--log-level"),
+        (["--dtype", "int8"], "--dtype"),
+        (["--tool-parser", "nope"], "--tool-parser"),
+        (["--device", "gpu"], "--device"),
+        (["-np", "0"], "--parallel"),
+        (["--port", "http"], "--port"),
+        (["--protocols", "openai,grpc"], "--protocols"),
+    ],
+)
+@pytest.mark.parametrize("entry", ["lazarus", "lazarus-serve"])
+def test_bad_value_exits_2_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], argv: list[str], named: str, entry: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        if entry == "lazarus":
+            cli.main(["serve", *argv])
+        else:
+            cli.serve_main(argv)
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"{entry}") and f"error: {named}: " in last, last
+
+
+def test_bad_value_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, expected in [
+        (["--tool-parser", "nope"], "unknown tool parser 'nope'; choose one of: hermes, json, llama3_json"),
+        (["--protocols", "openai,grpc"], "unknown protocol 'grpc'; choose from: openai, ollama, anthropic"),
+        (["--backend", "foo"], "'auto', 'llama.cpp' or 'transformers'"),
+    ]:
+        with pytest.raises(SystemExit):
+            cli.parse_settings(argv, {})
+        err = capsys.readouterr().err
+        assert expected in err and "Value error" not in err, err
+
+
+def test_bad_variable_names_flag_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.parse_settings([], {"LAZARUS_BACKEND": "foo"})
+    assert info.value.code == 2
+    assert "error: --backend (from LAZARUS_BACKEND): " in capsys.readouterr().err
+
+
+def test_tool_parser_aliases_are_accepted() -> None:
+    assert ModelSettings(tool_parser="qwen").tool_parser == "qwen"
+
+
+@pytest.mark.parametrize("entry", ["lazarus", "lazarus-serve"])
+def test_serve_hands_both_models_to_the_engine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], entry: str
+) -> None:
+    seen: list[tuple[ServerSettings, ModelSettings]] = []
+
+    async def fake_load(settings: ServerSettings, model_settings: ModelSettings) -> Any:
+        seen.append((settings, model_settings))
+        raise ModelLoadError("stop here: no model is loaded in unit tests")
+
+    monkeypatch.setattr(cli, "_load_engine", fake_load)
+    monkeypatch.setenv("LAZARUS_PARALLEL", "3")
+    monkeypatch.setenv("LAZARUS_CTX_SIZE", "2048")
+    argv = ["-m", "some.gguf", "--served-model-name", "alias", "-np", "7", "--protocols", "ollama,openai"]
+    code = cli.main(["serve", *argv]) if entry == "lazarus" else cli.serve_main(argv)
+    assert code == 1
+    assert "error: stop here" in capsys.readouterr().err
+    (server, model), = seen  # fmt: skip
+    assert server.model == "some.gguf" and server.served_model_name == "alias"
+    assert server.protocols == [Protocol.OLLAMA, Protocol.OPENAI]
+    assert model.parallel == 7 and model.ctx_size == 2048
