@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chuk_lazarus.engine.engine import ModelEngine
 from chuk_lazarus.core.types import ChatMessage, GenerationRequest, SamplingParams
+from chuk_lazarus.engine.engine import ModelEngine
 from chuk_lazarus.models.embedded import cache_dir
 
 AGREEMENT_PROMPTS = (

@@ -63,6 +63,7 @@ class ServerProc:
     port: int
     process: subprocess.Popen[bytes] | None = None
     log: str = ""
+    env: dict[str, str] | None = None  # None: this process's environment
 
     @property
     def url(self) -> str:
@@ -71,7 +72,7 @@ class ServerProc:
     def start(self, timeout: float = 180.0) -> None:
         with tempfile.NamedTemporaryFile(prefix=f"bench-{self.name}-", suffix=".log", delete=False) as handle:
             self.log = handle.name
-            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
         probe = "/health" if self.name != "llama-cpp-python" else "/v1/models"
         while time.monotonic() < deadline:
@@ -99,7 +100,10 @@ class ServerProc:
 def make_server(name: str, args: argparse.Namespace) -> ServerProc:
     port = free_port()
     model, threads, parallel, ctx = str(args.model), str(args.threads), str(args.parallel), args.ctx_per_seq
-    if name == "lazarus":
+    env = None
+    if name.startswith("lazarus@"):  # another checkout's source tree, e.g. before and after a change
+        env = {**os.environ, "PYTHONPATH": args.sources[name]}
+    if name == "lazarus" or name.startswith("lazarus@"):
         cmd = [sys.executable, "-m", "chuk_lazarus.cli", "serve", "--model", model, "--port", str(port),
                "--threads", threads, "--parallel", parallel, "--ctx-size", str(ctx), "--log-level", "warning",
                "--max-queue", "256", "--served-model-name", "bench"]  # fmt: skip
@@ -113,7 +117,7 @@ def make_server(name: str, args: argparse.Namespace) -> ServerProc:
                "--n_ctx", str(ctx), "--verbose", "False", "--model_alias", "bench"]  # fmt: skip
     else:
         raise ValueError(name)
-    return ServerProc(name, cmd, port)
+    return ServerProc(name, cmd, port, env=env)
 
 
 # ---- load generation ----------------------------------------------------------------------------
@@ -326,14 +330,22 @@ def table(summary: Summary, workloads: list[str]) -> str:
                 f"| {fmt(summary.median(s, w, 'health_p99_ms'), 1)} |"
             )
     if "lazarus" in summary.runs and "llama-server" in summary.runs:
-        lines += ["", "| workload | tok/s ours / llama-server | TTFT p50 ours / llama-server |", "|---|---:|---:|"]
-        for w in workloads:
-            a, b = summary.median("lazarus", w, "tok_s"), summary.median("llama-server", w, "tok_s")
-            ta, tb = summary.median("lazarus", w, "ttft_p50_ms"), summary.median("llama-server", w, "ttft_p50_ms")
-            ratio = f"{a / b:.2f}x" if a and b else "—"
-            tratio = f"{ta / tb:.2f}x" if ta and tb else "—"
-            lines.append(f"| {w} | {ratio} | {tratio} |")
+        lines += ["", *ratios(summary, workloads, "lazarus", "llama-server")]
+    variants = [s for s in summary.runs if s.startswith("lazarus@")]
+    for other in variants[1:]:
+        lines += ["", *ratios(summary, workloads, other, variants[0])]
     return "\n".join(lines)
+
+
+def ratios(summary: Summary, workloads: list[str], ours: str, peer: str) -> list[str]:
+    lines = [f"| workload | tok/s {ours} / {peer} | TTFT p50 {ours} / {peer} |", "|---|---:|---:|"]
+    for w in workloads:
+        a, b = summary.median(ours, w, "tok_s"), summary.median(peer, w, "tok_s")
+        ta, tb = summary.median(ours, w, "ttft_p50_ms"), summary.median(peer, w, "ttft_p50_ms")
+        ratio = f"{a / b:.2f}x" if a and b else "—"
+        tratio = f"{ta / tb:.2f}x" if ta and tb else "—"
+        lines.append(f"| {w} | {ratio} | {tratio} |")
+    return lines
 
 
 def machine() -> str:
@@ -364,13 +376,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write every run's raw numbers here")
     parser.add_argument("--write", type=Path, default=None, help="write the report (markdown) here")
+    parser.add_argument("--source", action="append", default=[], metavar="NAME=DIR",
+                        help="also run lazarus from another checkout's src/ as server lazarus@NAME (repeatable; "
+                             "runs alternate, so a before/after pair shares one sitting)")  # fmt: skip
     args = parser.parse_args()
+    args.sources = {f"lazarus@{n}": d for n, _, d in (item.partition("=") for item in args.source)}
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if args.model is None:
         from chuk_lazarus.models.embedded import embedded_gguf_path
 
         args.model = embedded_gguf_path("f16")
-    names = [n for n in args.servers.split(",") if n]
+    names = [n for n in args.servers.split(",") if n] + list(args.sources)
     if "llama-server" in names and not args.llama_server.exists():
         print(f"llama-server not found at {args.llama_server}; see bench/README.md (skipping it)", file=sys.stderr)
         names.remove("llama-server")

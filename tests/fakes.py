@@ -25,7 +25,6 @@ from chuk_lazarus.core.types import (
     ToolCallStart,
     Usage,
 )
-
 from chuk_lazarus.engine.generation import ResultBuilder
 
 MODEL = "fake-model"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
     from pydantic.fields import FieldInfo
 
     from .core.settings import ModelSettings
@@ -113,6 +113,8 @@ def _metavar(name: str, field: FieldInfo) -> str:
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     server, model = _models()
+    # Also on `lazarus serve`, so the README's options table holds for both spellings of the command.
+    parser.add_argument("--version", action="version", version=f"lazarus {__version__}")
     groups = [
         (parser.add_argument_group("server options"), server.model_fields),
         (parser.add_argument_group("model options"), model.model_fields),
@@ -129,7 +131,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(*names, metavar=_metavar(name, field), **common)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """`lazarus` and its `serve` subcommand (whose errors show `lazarus serve`'s usage)."""
     parser = argparse.ArgumentParser(prog="lazarus", description="Lazarus: local LLM inference server")
     parser.add_argument("--version", action="version", version=f"lazarus {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -139,13 +142,12 @@ def _build_parser() -> argparse.ArgumentParser:
         description=_ENV_NOTE,
     )
     _add_serve_arguments(serve)
-    return parser
+    return parser, serve
 
 
 def _serve_parser() -> argparse.ArgumentParser:
     description = f"Serve a model over HTTP. {_ENV_NOTE}"
     parser = argparse.ArgumentParser(prog="lazarus-serve", description=description)
-    parser.add_argument("--version", action="version", version=f"lazarus {__version__}")
     _add_serve_arguments(parser)
     return parser
 
@@ -167,10 +169,15 @@ def collect(parsed: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[dict
 def build_settings(values: Mapping[str, Any]) -> tuple[ServerSettings, ModelSettings]:
     """Validate raw values into the two models; raises pydantic's `ValidationError`."""
     server, model = _models()
-    return (
+    chosen = (
         server.model_validate({k: v for k, v in values.items() if k in server.model_fields}),
         model.model_validate({k: v for k, v in values.items() if k in model.model_fields}),
     )
+    if chosen[1].tool_parser is not None:
+        from .tools import get_parser
+
+        get_parser(chosen[1].tool_parser)  # ValueError naming the choices (the registry lives in tools/)
+    return chosen
 
 
 def _settings(
@@ -183,6 +190,8 @@ def _settings(
         return build_settings(values)
     except ValidationError as exc:
         parser.error(_describe(exc, origins))
+    except ValueError as exc:  # an unknown --tool-parser
+        parser.error(f"{origins.get('tool_parser', flag_for('tool_parser'))}: {exc}")
 
 
 def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
@@ -193,6 +202,9 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
     error = first.get("ctx", {}).get("error")
     if first["type"] == "value_error" and error is not None:
         message = str(error)  # our validators' own sentence, without pydantic's "Value error, " prefix
+    elif first["type"] == "literal_error" and name in option_fields():
+        choices = _choices(option_fields()[name]) or ()
+        message = f"unknown {first['input']!r}; choose from: {', '.join(choices)}"
     return f"{origins.get(name, flag_for(name))}: {message}"
 
 
@@ -205,12 +217,12 @@ def parse_settings(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    parser, serve = _build_parser()
     args = vars(parser.parse_args(argv))
     if args.pop("command", None) != "serve":
         parser.print_help()
         return 2
-    return _serve(*_settings(parser, args, os.environ))
+    return _serve(*_settings(serve, args, os.environ))
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:

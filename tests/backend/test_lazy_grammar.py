@@ -29,6 +29,9 @@ class Collect:
         self.text += piece
         return True
 
+    def on_admitted(self) -> None:
+        pass
+
     def on_prompt_done(self, cached_tokens: int) -> None:
         pass
 

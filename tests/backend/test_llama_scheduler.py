@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chuk_lazarus.engine import ModelEngine
 from chuk_lazarus.core.errors import Overloaded
 from chuk_lazarus.core.types import ChatMessage, Finish, GenerationRequest, SamplingParams, TextDelta
+from chuk_lazarus.engine import ModelEngine
 
 TOPICS = ["cats", "the ocean", "Paris", "volcanoes", "bread", "music", "rain", "the moon",
           "trains", "chess", "gardens", "winter", "coffee", "robots", "rivers", "books"]  # fmt: skip
@@ -108,7 +108,7 @@ async def test_a_cancelled_stream_frees_its_sequence_within_one_step(engine: Mod
     stream = await engine.start(dataclasses.replace(_request(0, 0.8, max_tokens=2000), sampling=endless))
     # Another sequence keeps the scheduler stepping.
     busy = await engine.start(dataclasses.replace(_request(1, 0.8, max_tokens=2000), sampling=endless))
-    async for event in stream:
+    async for _, event in stream:  # (choice index, event)
         if isinstance(event, TextDelta):
             break
     while engine.load_stats().active != 2:
@@ -147,7 +147,7 @@ async def test_a_full_queue_refuses_at_once_and_accepted_requests_complete() -> 
         assert reply.json()["error"]["code"] == "overloaded"
 
         for stream in (running, queued):
-            events = [e async for e in stream]
+            events = [e async for _, e in stream]
             assert isinstance(events[-1], Finish) and events[-1].reason in ("stop", "length")
     finally:
         await eng.aclose()

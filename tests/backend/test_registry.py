@@ -39,7 +39,9 @@ def _missing_extra() -> None:
 
 
 def test_the_precheck_runs_before_the_backend_module_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
-    entry = BackendEntry("hf", "a folder", "chuk_lazarus.no_such_module:Backend", f"{__name__}:_missing_extra")
+    entry = BackendEntry(
+        "hf", "a folder", "chuk_lazarus.no_such_module:Backend", f"{__name__}:_missing_extra"
+    )
     monkeypatch.setitem(registry.BACKENDS, "transformers", entry)
     with pytest.raises(ModelLoadError, match="needs torch"):
         create_backend(HF, "m", ModelSettings(backend="transformers"))

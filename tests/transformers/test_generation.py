@@ -8,7 +8,6 @@ import json
 import jsonschema
 import pytest
 
-from chuk_lazarus.engine.engine import ModelEngine
 from chuk_lazarus.core.types import (
     ChatMessage,
     Finish,
@@ -17,6 +16,7 @@ from chuk_lazarus.core.types import (
     SamplingParams,
     TextDelta,
 )
+from chuk_lazarus.engine.engine import ModelEngine
 
 GREEDY = SamplingParams(temperature=0.0)
 PROMPTS = (

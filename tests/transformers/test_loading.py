@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chuk_lazarus.backends.transformers.loading import check_remote_code, check_weights, require_extra
-from chuk_lazarus.core.errors import InvalidRequest, ModelLoadError
+from chuk_lazarus.core.errors import ModelLoadError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -109,7 +109,7 @@ def test_missing_extra_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_transformers_backend_refuses_a_gguf() -> None:
     from chuk_lazarus.engine.engine import ModelEngine
 
-    with pytest.raises(InvalidRequest, match="Hugging Face model folder"):
+    with pytest.raises(ModelLoadError, match="Hugging Face model folder"):
         await ModelEngine.load(None, backend="transformers")
 
 

@@ -1,8 +1,8 @@
 """Dependencies point one way: a test that fails when an import crosses a layer boundary.
 
     core  <-  backends (base, scheduler core, one step per engine)  <-  engine  <-  serving  <-  protocols
-      ^                                                                   |                      |
-      └──────────── tools (parsers, planning helpers) <───────────────────┘       server  <-  cli
+      ^                                                                   |
+      └──────── tools (tool-call formats, call grammars) <────────────────┘     protocols  <-  server  <-  cli
 
 Every `import` in the package is read from the source (including imports inside functions and under
 TYPE_CHECKING: a lazy import is still a dependency), relative imports resolved.
@@ -29,12 +29,13 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
     ("chuk_lazarus.engine", (*ENGINE_LIBRARIES, *HTTP_FRAMEWORKS, *CONCRETE_BACKENDS, "chuk_lazarus.protocols",
                              "chuk_lazarus.serving", "chuk_lazarus.server", "chuk_lazarus.cli"),
      "the engine knows no engine library, no HTTP and no protocol; it picks a backend by the registry"),
-    ("chuk_lazarus.tools", (*ENGINE_LIBRARIES, *HTTP_FRAMEWORKS, "chuk_lazarus.backends", "chuk_lazarus.protocols",
-                            "chuk_lazarus.serving", "chuk_lazarus.server", "chuk_lazarus.cli"),
-     "tool parsers and planning are protocol- and engine-neutral"),
-    ("chuk_lazarus.backends", (*HTTP_FRAMEWORKS, "chuk_lazarus.protocols", "chuk_lazarus.serving",
-                               "chuk_lazarus.server", "chuk_lazarus.cli", "chuk_lazarus.tools",
-                               "chuk_lazarus.engine.engine", "chuk_lazarus.engine.prompt"),
+    ("chuk_lazarus.tools", (*ENGINE_LIBRARIES, *HTTP_FRAMEWORKS, "chuk_lazarus.engine", "chuk_lazarus.backends",
+                            "chuk_lazarus.protocols", "chuk_lazarus.serving", "chuk_lazarus.server",
+                            "chuk_lazarus.cli"),
+     "tool-call formats stand on core alone; the engine plans with them"),
+    ("chuk_lazarus.backends", (*HTTP_FRAMEWORKS, "chuk_lazarus.engine", "chuk_lazarus.protocols",
+                               "chuk_lazarus.serving", "chuk_lazarus.server", "chuk_lazarus.cli",
+                               "chuk_lazarus.tools"),
      "a backend runs jobs; it knows nothing of HTTP, protocols, tools or the engine above it"),
     ("chuk_lazarus.backends.base", ("llama_cpp", "torch", "transformers", "llguidance", "vllm", *CONCRETE_BACKENDS),
      "the backend interface is engine-neutral"),
@@ -116,7 +117,8 @@ def test_every_layer_the_rules_name_exists() -> None:
     [
         ("chuk_lazarus.engine.prompt", "from ..backends.llama_cpp import LlamaCppBackend", True),
         ("chuk_lazarus.engine.prompt", "def f():\n    import llama_cpp\n", True),
-        ("chuk_lazarus.tools.plan", "from ..protocols.openai import schemas", True),
+        ("chuk_lazarus.tools.grammar", "from ..protocols.openai import schemas", True),
+        ("chuk_lazarus.tools.grammar", "from ..engine.templates import message_to_dict", True),
         ("chuk_lazarus.core.types", "from ..engine import ModelEngine", True),
         ("chuk_lazarus.engine.engine", "from fastapi import APIRouter", True),
         ("chuk_lazarus.protocols.openai.router", "from ...server.app import create_app", True),

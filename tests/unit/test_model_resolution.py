@@ -138,7 +138,7 @@ def test_hub_id_resolves_from_a_populated_cache_offline(tmp_path: Path, monkeypa
 @pytest.mark.parametrize(
     "args,message",
     [
-        (("--tool-parser", "bogus"), "--tool-parser: unknown 'bogus'"),
+        (("--tool-parser", "bogus"), "--tool-parser: unknown tool parser 'bogus'"),
         (("--backend", "vllm"), "--backend: unknown 'vllm'"),
         (("--port", "99999"), "--port"),
         (("--max-tokens", "0"), "--max-tokens"),

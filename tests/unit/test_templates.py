@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chuk_lazarus.core.errors import InvalidRequest
-from chuk_lazarus.engine.templates import CHATML_TEMPLATE, ChatTemplate, message_to_dict
 from chuk_lazarus.core.types import ChatMessage, ToolCall
+from chuk_lazarus.engine.templates import CHATML_TEMPLATE, ChatTemplate, message_to_dict
 
 
 def test_chatml_fallback_renders_a_generation_prompt() -> None:

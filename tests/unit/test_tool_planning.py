@@ -19,8 +19,9 @@ from chuk_lazarus.core.types import (
 )
 from chuk_lazarus.engine.output import PlainText
 from chuk_lazarus.engine.templates import ChatTemplate
-from chuk_lazarus.tools import ToolPlan, get_parser
-from chuk_lazarus.tools import plan_tools as plan_with
+from chuk_lazarus.engine.tool_plan import ToolPlan
+from chuk_lazarus.engine.tool_plan import plan_tools as plan_with
+from chuk_lazarus.tools import get_parser
 from chuk_lazarus.tools.grammar import prefix_rules
 
 WEATHER = ToolDefinition(

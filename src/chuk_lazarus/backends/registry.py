@@ -58,12 +58,12 @@ def backend_for(resolved: ResolvedModel, requested: str) -> str:
             if entry.format == resolved.format:
                 return choice
         raise ModelLoadError(f"no backend loads {resolved.format} models ({resolved.path})")
-    entry = BACKENDS.get(requested)
-    if entry is None:
+    chosen = BACKENDS.get(requested)
+    if chosen is None:
         known = ", ".join(["auto", *BACKENDS])
         raise ModelLoadError(f"unknown backend '{requested}' (use {known})")
-    if entry.format != resolved.format:
-        raise ModelLoadError(f"the {requested} backend needs {entry.takes}; {resolved.path} is not one")
+    if chosen.format != resolved.format:
+        raise ModelLoadError(f"the {requested} backend needs {chosen.takes}; {resolved.path} is not one")
     return requested
 
 

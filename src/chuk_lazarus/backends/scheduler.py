@@ -25,12 +25,12 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..core.errors import GenerationFailed
 from ..core.types import LoadStats
 from .admission import AdmissionQueue
-from .base import BackendFinish, BackendJob, RawLogprob, TokenSink
+from .base import Backend, BackendFinish, BackendJob, RawLogprob, TokenSink
 from .delivery import batched_delivery
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Scheduler(Generic[S]):
                 placed = self.stepper.place(job)
             except Exception as exc:  # noqa: BLE001 - a job that cannot start (bad grammar) fails alone
                 queue.popleft()
-                self._notify(job, lambda sink: sink.on_error(exc))
+                self._report(job, exc)
                 continue
             if placed is Wait.NO_ROOM:
                 break
@@ -235,8 +235,7 @@ class Scheduler(Generic[S]):
         log.error("a request's sink failed; ending that request", exc_info=exc)
         if self.running.get(run.seq) is run:
             self._release(run.seq)
-            error = GenerationFailed(f"generation failed: {exc}")
-            self._notify(run.job, lambda sink: sink.on_error(error))
+            self._report(run.job, GenerationFailed(f"generation failed: {exc}"))
 
     def _fail_all(self, error: Exception) -> None:
         runs = list(self.running.values())
@@ -246,7 +245,7 @@ class Scheduler(Generic[S]):
         except Exception:
             log.exception("could not reset the backend after a failed step")
         for run in runs:
-            self._notify(run.job, lambda sink: sink.on_error(error))
+            self._report(run.job, error)
 
     def _shut_down(self) -> None:
         for run in list(self.running.values()):
@@ -258,9 +257,35 @@ class Scheduler(Generic[S]):
         self.running.pop(seq, None)
         self.stepper.release(seq)
 
+    def _report(self, job: BackendJob, error: Exception) -> None:
+        self._notify(job, lambda sink: sink.on_error(error))
+
     def _notify(self, job: BackendJob, call: Callable[[TokenSink], None]) -> None:
         """Make a job's last sink call (its end); should the sink raise, the job is over anyway."""
         try:
             call(job.sink)
         except Exception:  # a sink's failure must not stop the worker
             log.exception("a request's sink failed")
+
+
+class ScheduledBackend(Backend):
+    """A `Backend` whose jobs run on the shared `Scheduler`: submitting, cancelling and load go to it.
+    Subclasses set `self.scheduler` and free their model in `free()`, after the worker has stopped."""
+
+    scheduler: Scheduler[Any]
+
+    def submit(self, job: BackendJob) -> None:
+        self.scheduler.submit(job)
+
+    def cancel(self, job: BackendJob) -> None:
+        self.scheduler.cancel(job)
+
+    def load_stats(self) -> LoadStats:
+        return self.scheduler.stats()
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self.free()
+
+    def free(self) -> None:
+        """Release the model and its buffers (called once, when nothing runs on them any more)."""

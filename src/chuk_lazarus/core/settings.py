@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 BackendName = Literal["auto", "llama.cpp", "transformers"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
@@ -47,16 +47,6 @@ class ModelSettings(BaseModel):
                                     "inside a model repo")  # fmt: skip
     allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt checkpoints "
                                "(pickle can run code); safetensors only otherwise")  # fmt: skip
-
-    @field_validator("tool_parser")
-    @classmethod
-    def _known_tool_parser(cls, value: str | None) -> str | None:
-        if value is not None:
-            # Imported here: core must not depend on tools at import time (tools imports core.types).
-            from ..tools import get_parser
-
-            get_parser(value)  # ValueError naming the choices; accepts the aliases the engine accepts
-        return value
 
     def context_for(self, trained: int | None) -> int:
         """The context per sequence: `ctx_size`, else the model's trained context capped."""

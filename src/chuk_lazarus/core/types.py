@@ -101,6 +101,13 @@ class SamplingParams:
         return self.greedy and not self.logit_bias and not self.penalized
 
 
+def stop_strings(stop: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A request's stop strings however the protocol sends them: one or many, empty ones dropped,
+    each once, in order."""
+    items = [stop] if isinstance(stop, str) else (stop or ())
+    return tuple(dict.fromkeys(s for s in items if s))
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One completion: either a chat (`messages`) or a raw prompt (`prompt`, rendered by nobody)."""

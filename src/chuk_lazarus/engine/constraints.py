@@ -7,20 +7,11 @@ neutral form the rest of the planning writes (both backends take it today).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from ..core.errors import InvalidRequest
+from ..core.grammar import SchemaGrammar
 from ..core.types import ResponseFormat
-
-
-class SchemaGrammar(Protocol):
-    """A JSON schema -> the grammar for JSON valid against it (`Backend.schema_grammar`, bound).
-
-    A protocol rather than a `Callable` alias so that `param` stays keyword-only in the type."""
-
-    def __call__(self, schema: dict[str, Any], *, param: str) -> str:
-        """Raises `InvalidRequest` naming `param` when the schema cannot be expressed."""
-
 
 # Any JSON object (OpenAI `json_object`, Ollama `format: "json"`).
 JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
@@ -37,8 +28,3 @@ def grammar_for_response_format(fmt: ResponseFormat, schema_grammar: SchemaGramm
         )
     return schema_grammar(fmt.schema, param="response_format.json_schema.schema")
 
-
-def gbnf_literal(text: str) -> str:
-    """`text` as a GBNF string literal."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped}"'

@@ -125,14 +125,14 @@ class ModelEngine:
                     logprobs=request.logprobs,
                 )
             )
-        generation = Generation(self.backend, jobs, queue, len(plan.tokens))
-        try:
-            for job in jobs:
+        for submitted, job in enumerate(jobs):
+            try:
                 self.backend.submit(job)  # raises Overloaded when the queue is full
-        except BaseException:
-            await generation.aclose()  # choices already queued must not run for nobody
-            raise
-        return generation
+            except BaseException:
+                for queued in jobs[:submitted]:  # choices already queued must not run for nobody
+                    self.backend.cancel(queued)
+                raise
+        return Generation(self.backend, jobs, queue, len(plan.tokens))
 
     async def astream(self, request: GenerationRequest) -> AsyncIterator[Event]:
         """The events of a one-choice request."""

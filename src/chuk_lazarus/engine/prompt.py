@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from ..backends.base import Backend
 from ..core.errors import ContextLengthExceeded, InvalidRequest
 from ..core.types import GenerationRequest, LazyTrigger
-from ..tools import plan as tool_plan
-from . import constraints
+from . import constraints, tool_plan
 from .output import PlainText, TextParser
 from .templates import ChatTemplate
 

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import logging
 from collections.abc import Callable, Sequence
 
 from fastapi import Depends, FastAPI
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from .. import __version__
-from ..core.errors import GenerationFailed, LazarusError, MethodNotAllowed, NotFound
 from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
-from ..serving.disconnect import CLIENT_CLOSED_REQUEST
 from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, ServingConfig
+from .errors import install_error_handlers
 from .shutdown import RefuseWhileShuttingDown
-
-log = logging.getLogger(__name__)
 
 
 def _load_spec(protocol: Protocol) -> ProtocolSpec:
@@ -67,58 +62,30 @@ def create_app(
     app.state.shutting_down = False
 
     def spec_for(path: str) -> ProtocolSpec:
-        for spec in specs:
-            if spec.owns_path(path):
-                return spec
-        return specs[-1]
+        return next((spec for spec in specs if spec.owns_path(path)), specs[-1])
 
-    @app.get("/health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        # Deliberately unauthenticated, so load balancers and probes work without the key.
-        status = 503 if app.state.shutting_down else 200
-        return JSONResponse(
-            {
-                "status": "shutting_down" if app.state.shutting_down else "ok",
-                "model": engine.model_name,
-                "protocols": [p.value for p in chosen],
-                "load": dataclasses.asdict(engine.load_stats()),
-            },
-            status_code=status,
-        )
-
+    _add_health(app, engine)
     for spec in specs:
         app.include_router(spec.router, dependencies=[Depends(_auth_for(spec))])
-
     # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
     app.add_middleware(
         RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).errors.response(exc)
     )
-
-    @app.exception_handler(LazarusError)
-    async def lazarus_error(request: Request, exc: LazarusError) -> Response:
-        return spec_for(request.url.path).errors.response(exc)
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
-        # Not an error of ours: the client went away (mid-upload, or before a non-streaming answer,
-        # whose generation `cancel_on_disconnect` has already cancelled). Nobody reads this response.
-        log.info("%s %s: the client disconnected; request abandoned", request.method, request.url.path)
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        error: LazarusError
-        if exc.status_code == 404:
-            error = NotFound(f"no route {request.method} {request.url.path}")
-        elif exc.status_code == 405:
-            error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
-        else:
-            error = GenerationFailed(str(exc.detail))
-        return spec_for(request.url.path).errors.response(error)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return spec_for(request.url.path).errors.response(GenerationFailed("internal server error"))
-
+    install_error_handlers(app, lambda path: spec_for(path).errors)
     return app
+
+
+def _add_health(app: FastAPI, engine: EngineClient) -> None:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        # Deliberately unauthenticated, so load balancers and probes work without the key.
+        draining = app.state.shutting_down
+        return JSONResponse(
+            {
+                "status": "shutting_down" if draining else "ok",
+                "model": engine.model_name,
+                "protocols": list(app.state.config.protocols),
+                "load": dataclasses.asdict(engine.load_stats()),
+            },
+            status_code=503 if draining else 200,
+        )

@@ -21,8 +21,8 @@ import uvicorn
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine.client import EngineClient
 from ..core.errors import Overloaded
+from ..engine.client import EngineClient
 
 log = logging.getLogger(__name__)
 

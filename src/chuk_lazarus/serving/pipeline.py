@@ -117,7 +117,7 @@ async def _frames(
             raise GenerationFailed("the generation ended without a finish")
         for frame in renderer.done():
             yield frame
-    except Exception as exc:  # noqa: BLE001 - after the 200, every failure becomes an error frame
+    except Exception as exc:
         if isinstance(exc, LazarusError):
             log.warning("generation failed mid-stream: %s", exc)
         else:

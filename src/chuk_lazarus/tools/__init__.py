@@ -1,12 +1,13 @@
-"""Tool calling: output-format parsers (one module each), tool injection, call grammars, validation.
+"""Tool calling: output-format parsers (one module each), call grammars, validation.
 
-Protocol-neutral. The engine calls `plan_tools` for every chat request; a CLI lists `available_parsers()`
-for `--tool-parser`. Parsers implement the engine's `TextParser` (`feed`/`finish` -> events).
+Protocol- and engine-neutral: imports only `core`. The engine plans with them (`engine/tool_plan.py`)
+and reads the model's output through their incremental `feed`/`finish` (the engine's `TextParser`);
+the CLI lists `available_parsers()` for `--tool-parser`.
 """
 
+from ..core.ids import new_call_id
 from ..core.types import ToolCall
-from .base import ToolParser, fold, new_call_id
-from .plan import ToolPlan, plan_tools
+from .base import ToolParser, fold
 from .registry import available_parsers, get_parser, select_parser
 
 
@@ -18,12 +19,10 @@ def parse(text: str, parser: str) -> tuple[str | None, list[ToolCall]]:
 
 __all__ = [
     "ToolParser",
-    "ToolPlan",
     "available_parsers",
     "fold",
     "get_parser",
     "new_call_id",
     "parse",
-    "plan_tools",
     "select_parser",
 ]

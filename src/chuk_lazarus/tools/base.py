@@ -7,21 +7,13 @@ fold of `feed(text) + finish()`: streaming and non-streaming are one code path.
 
 from __future__ import annotations
 
-import secrets
-import string
 from collections.abc import Callable
 from typing import ClassVar
 
+from ..core.ids import new_call_id
 from ..core.scan import Match, StreamScanner
 from ..core.types import Event, LazyTrigger, TextDelta, ToolCall, ToolCallArgsDelta, ToolCallStart
 from .jsonscan import CallReader, Step
-
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_call_id() -> str:
-    """`call_` + 24 random characters, the shape OpenAI clients expect."""
-    return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
 class MarkerFinder:

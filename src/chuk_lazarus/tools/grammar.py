@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 
+from ..core.grammar import SchemaGrammar, gbnf_literal
 from ..core.types import ToolDefinition
-from ..engine.constraints import SchemaGrammar, gbnf_literal
 from .base import ToolParser
 
 # Between the markup tokens: a little whitespace, bounded so a weak model cannot loop on it forever.

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 from ...core.settings import ModelSettings
-from ...core.types import LoadStats, ModelInfo
-from ..base import Backend, BackendJob
-from ..scheduler import Scheduler
+from ...core.types import ModelInfo
+from ..scheduler import ScheduledBackend, Scheduler
 from .model import LlamaModel
 from .step import LlamaStepper, Slot
 
@@ -18,7 +17,7 @@ _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9
                17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}  # fmt: skip
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(ScheduledBackend):
     def __init__(self, path: Path, name: str, settings: ModelSettings | None = None) -> None:
         settings = settings or ModelSettings()
         self.model = LlamaModel(path)
@@ -71,16 +70,6 @@ class LlamaCppBackend(Backend):
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)
 
-    def submit(self, job: BackendJob) -> None:
-        self.scheduler.submit(job)
-
-    def cancel(self, job: BackendJob) -> None:
-        self.scheduler.cancel(job)
-
-    def load_stats(self) -> LoadStats:
-        return self.scheduler.stats()
-
-    def close(self) -> None:
-        self.scheduler.close()
+    def free(self) -> None:
         self.stepper.close()
         self.model.close()

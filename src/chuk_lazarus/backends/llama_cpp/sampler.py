@@ -13,13 +13,14 @@ import ctypes
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import llama_cpp as C
 import numpy as np
 
-from ...engine.constraints import gbnf_literal
 from ...core.errors import InvalidRequest
-from ...core.types import SamplingParams
+from ...core.grammar import gbnf_literal
+from ...core.types import LazyTrigger, SamplingParams
 from ..triggers import Trigger, TriggerWatch
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,10 @@ class SequenceSampler:
         n_vocab: int,
         params: SamplingParams,
         grammar: str | None,
-        grammar_triggers: tuple[str, ...] = (),
+        grammar_triggers: tuple[LazyTrigger, ...] = (),
         piece: Callable[[int], bytes] = lambda _token: b"",
     ):
-        chain_params = C.llama_sampler_chain_default_params()
-        chain_params.no_perf = True
-        self.handle = C.llama_sampler_chain_init(chain_params)
-
-        def add(sampler: C.llama_sampler_p) -> None:
-            C.llama_sampler_chain_add(self.handle, sampler)
-
+        self.handle = _chain(n_vocab, params)
         self.vocab = vocab
         self.n_vocab = n_vocab
         self.piece = piece
@@ -78,35 +73,6 @@ class SequenceSampler:
                 self.watch = TriggerWatch(grammar_triggers)
             else:
                 self._use_grammar(grammar_sampler)
-        if params.logit_bias:
-            # Built through the constructors: ctypes converts the ints, while the stubs type the fields
-            # as c_int32 and would reject a plain assignment.
-            biases = (C.llama_logit_bias * len(params.logit_bias))(
-                *(C.llama_logit_bias(token, bias) for token, bias in params.logit_bias.items())
-            )
-            add(C.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), biases))
-        if params.penalized:
-            add(
-                C.llama_sampler_init_penalties(
-                    n_vocab,
-                    _PENALTY_LAST_N,
-                    params.repeat_penalty,
-                    params.frequency_penalty,
-                    params.presence_penalty,
-                )
-            )
-        if params.greedy:
-            add(C.llama_sampler_init_greedy())
-        else:
-            if params.top_k > 0:
-                add(C.llama_sampler_init_top_k(params.top_k))
-            if params.top_p < 1.0:
-                add(C.llama_sampler_init_top_p(params.top_p, 1))
-            if params.min_p > 0.0:
-                add(C.llama_sampler_init_min_p(params.min_p, 1))
-            add(C.llama_sampler_init_temp(params.temperature))
-            seed = _RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF
-            add(C.llama_sampler_init_dist(seed))
 
     def sample(self, ctx: C.llama_context_p, batch_index: int) -> int:
         if self.grammar is None:
@@ -179,6 +145,47 @@ class SequenceSampler:
         if self.handle:
             C.llama_sampler_free(self.handle)
             self.handle = ctypes.c_void_p(0)
+
+
+def _chain(n_vocab: int, params: SamplingParams) -> Any:  # a llama_sampler_p, freed in close()
+    """llama.cpp's sampler chain for `params`: logit bias, penalties, then greedy or the random path."""
+    chain_params = C.llama_sampler_chain_default_params()
+    chain_params.no_perf = True
+    handle = C.llama_sampler_chain_init(chain_params)
+
+    def add(sampler: C.llama_sampler_p) -> None:
+        C.llama_sampler_chain_add(handle, sampler)
+
+    if params.logit_bias:
+        # Built through the constructors: ctypes converts the ints, while the stubs type the fields
+        # as c_int32 and would reject a plain assignment.
+        biases = (C.llama_logit_bias * len(params.logit_bias))(
+            *(C.llama_logit_bias(token, bias) for token, bias in params.logit_bias.items())
+        )
+        add(C.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), biases))
+    if params.penalized:
+        add(
+            C.llama_sampler_init_penalties(
+                n_vocab,
+                _PENALTY_LAST_N,
+                params.repeat_penalty,
+                params.frequency_penalty,
+                params.presence_penalty,
+            )
+        )
+    if params.greedy:
+        add(C.llama_sampler_init_greedy())
+    else:
+        if params.top_k > 0:
+            add(C.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(C.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0.0:
+            add(C.llama_sampler_init_min_p(params.min_p, 1))
+        add(C.llama_sampler_init_temp(params.temperature))
+        seed = _RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+        add(C.llama_sampler_init_dist(seed))
+    return handle
 
 
 class _Candidates:

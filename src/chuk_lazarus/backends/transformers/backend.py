@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...core.settings import ModelSettings
-from ...core.types import LoadStats, ModelInfo
-from ..base import Backend, BackendJob
-from ..scheduler import Scheduler
+from ...core.types import ModelInfo
+from ..scheduler import ScheduledBackend, Scheduler
 from .loading import load_model, require_extra
+from .vocab import Vocabulary
 
 if TYPE_CHECKING:
     from .step import Seq
@@ -18,54 +17,7 @@ if TYPE_CHECKING:
 _DTYPE_LABELS = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 
 
-class Vocabulary:
-    """Token bytes, end-of-sequence ids and the grammar library's tokenizer, computed once per model."""
-
-    def __init__(self, tokenizer: Any, model: Any) -> None:
-        from .sampler import make_lltokenizer
-
-        self.tokenizer = tokenizer
-        self.eos_ids = _eos_ids(tokenizer, model)
-        n_vocab = max(len(tokenizer), int(getattr(model.config.get_text_config(), "vocab_size", 0) or 0))
-        self._lltokenizer = make_lltokenizer(tokenizer, sorted(self.eos_ids), n_vocab)
-        self._special = set(tokenizer.all_special_ids) | {
-            i for i, t in tokenizer.added_tokens_decoder.items() if t.special
-        }
-        self._pieces: dict[int, bytes] = {}
-        self._lock = threading.Lock()
-
-    def lltokenizer(self) -> Any:
-        return self._lltokenizer
-
-    def rendered(self, token: int) -> bytes:
-        """Bytes of a token with special tokens written out (e.g. b"<|im_end|>")."""
-        with self._lock:
-            cached = self._pieces.get(token)
-            if cached is None:
-                cached = (
-                    self._lltokenizer.decode_bytes([token]) if token < self._lltokenizer.vocab_size else b""
-                )
-                self._pieces[token] = cached
-        return cached
-
-    def piece(self, token: int) -> bytes:
-        """Bytes a token adds to the output text: control tokens add nothing (as in llama.cpp)."""
-        return b"" if token in self._special else self.rendered(token)
-
-
-def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
-    """Every id that ends a turn: the tokenizer's EOS plus generation_config's (often a list)."""
-    ids: set[int] = set()
-    for source in (getattr(model, "generation_config", None), model.config, tokenizer):
-        value = getattr(source, "eos_token_id", None) if source is not None else None
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, (list, tuple)):
-            ids.update(int(v) for v in value)
-    return ids
-
-
-class TransformersBackend(Backend):
+class TransformersBackend(ScheduledBackend):
     def __init__(self, path: Path, name: str, settings: ModelSettings | None = None) -> None:
         settings = settings or ModelSettings()
         require_extra()
@@ -73,13 +25,7 @@ class TransformersBackend(Backend):
 
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        loaded = load_model(
-            path,
-            device=settings.device,
-            dtype=settings.dtype,
-            trust_remote_code=settings.trust_remote_code,
-            allow_pickle=settings.allow_pickle,
-        )
+        loaded = load_model(path, settings)
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.vocab = Vocabulary(self.tokenizer, self.model)
@@ -130,15 +76,5 @@ class TransformersBackend(Backend):
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)
 
-    def submit(self, job: BackendJob) -> None:
-        self.scheduler.submit(job)
-
-    def cancel(self, job: BackendJob) -> None:
-        self.scheduler.cancel(job)
-
-    def load_stats(self) -> LoadStats:
-        return self.scheduler.stats()
-
-    def close(self) -> None:
-        self.scheduler.close()
+    def free(self) -> None:
         self.model = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import ModelLoadError
+from ...core.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,11 @@ class Loaded:
     dtype: Any
 
 
-def load_model(
-    folder: Path, *, device: str, dtype: str, trust_remote_code: bool, allow_pickle: bool
-) -> Loaded:
+def load_model(folder: Path, settings: ModelSettings) -> Loaded:
+    """The model and tokenizer, on `settings.device` in `settings.dtype` (see `choose_*`)."""
     require_extra()
+    device, dtype = settings.device, settings.dtype
+    trust_remote_code, allow_pickle = settings.trust_remote_code, settings.allow_pickle
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not (folder / "config.json").is_file():

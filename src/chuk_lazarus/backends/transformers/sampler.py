@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...core.errors import InvalidRequest
-from ...core.types import SamplingParams
+from ...core.types import LazyTrigger, SamplingParams
 from ..base import RawLogprob
 from ..triggers import TriggerWatch
 from .gbnf import flatten_repetitions
@@ -33,7 +33,7 @@ class SequenceSampler:
         self,
         params: SamplingParams,
         grammar: str | None,
-        triggers: tuple[str, ...] = (),
+        triggers: tuple[LazyTrigger, ...] = (),
         *,
         lltokenizer: llguidance.LLTokenizer | None,
         render: Callable[[int], bytes] = lambda _token: b"",

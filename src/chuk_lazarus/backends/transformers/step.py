@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache
@@ -23,9 +23,7 @@ from ..base import BackendJob
 from ..scheduler import Placed, Sampled, Wait
 from .batch import DecodeBatch, mergeable
 from .sampler import SequenceSampler, sample_rows
-
-if TYPE_CHECKING:
-    from .backend import Vocabulary
+from .vocab import Vocabulary
 
 
 @dataclass(eq=False)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
 from ...core.ids import random_id
+from ...core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
 from ...engine.client import GenerationStream
 from .errors import ERRORS
 

@@ -23,6 +23,7 @@ from ...core.types import (
     ToolCall,
     ToolChoice,
     ToolDefinition,
+    stop_strings,
 )
 
 
@@ -170,7 +171,7 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
             top_p=1.0 if body.top_p is None else body.top_p,
             top_k=body.top_k or 0,
         ),
-        stop=tuple(dict.fromkeys(s for s in body.stop_sequences or () if s)),
+        stop=stop_strings(body.stop_sequences),
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,

@@ -8,9 +8,9 @@ import re
 import time
 from typing import Any
 
-from ...engine.client import EngineClient
 from ...core.errors import InvalidRequest, ModelNotFound
 from ...core.types import ModelInfo
+from ...engine.client import EngineClient
 from .render import iso
 
 # What tools that probe `/api/version` see. They gate features (tools, structured outputs) on it, and

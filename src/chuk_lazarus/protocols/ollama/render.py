@@ -17,13 +17,12 @@ from ...core.types import (
     Finish,
     GenerationResult,
     TextDelta,
-    TokenLogprob,
     ToolCall,
     ToolCallArgsDelta,
     ToolCallStart,
 )
-
 from ...engine.client import GenerationStream
+from ..logprobs import logprob_items
 from .errors import ERRORS
 
 Kind = Literal["chat", "generate"]
@@ -45,18 +44,6 @@ def ndjson(obj: dict[str, Any]) -> bytes:
 def done_reason(finish: Finish) -> str:
     # Ollama reports a turn that ended in tool calls as a plain "stop".
     return "length" if finish.reason == "length" else "stop"
-
-
-def logprobs_json(items: tuple[TokenLogprob, ...] | list[TokenLogprob]) -> list[dict[str, Any]]:
-    return [
-        {
-            "token": lp.token,
-            "logprob": lp.logprob,
-            "bytes": list(lp.bytes),
-            "top_logprobs": [{"token": t, "logprob": v, "bytes": list(b)} for t, v, b in lp.top],
-        }
-        for lp in items
-    ]
 
 
 def tool_call_json(call: ToolCall, index: int) -> dict[str, Any] | None:
@@ -108,7 +95,7 @@ class OllamaRenderer:
                 return []
             body = self._base(event.text, done=False)
             if self.want_logprobs:
-                body["logprobs"] = logprobs_json(event.logprobs)
+                body["logprobs"] = logprob_items(event.logprobs)
             return [body]
         if isinstance(event, ToolCallStart):
             out = self._flush_calls()
@@ -191,7 +178,7 @@ class OllamaRenderer:
             else:
                 body["tool_calls"] = rendered
         if self.want_logprobs:
-            body["logprobs"] = logprobs_json(result.logprobs)
+            body["logprobs"] = logprob_items(result.logprobs)
         return body
 
     def loaded(self, reason: Literal["load", "unload"]) -> dict[str, Any]:

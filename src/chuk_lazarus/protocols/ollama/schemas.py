@@ -11,7 +11,6 @@ model stays loaded regardless, and it does not think.
 from __future__ import annotations
 
 import json
-
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +25,7 @@ from ...core.types import (
     ToolCall,
     ToolChoice,
     ToolDefinition,
+    stop_strings,
 )
 
 # Ollama's own defaults (api.DefaultOptions), used when a request leaves an option out.
@@ -53,7 +53,7 @@ class Options(_Model):
     top_k: int | None = Field(default=None, ge=0)
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
     num_predict: int | None = None  # <= 0: no limit but the context window (-1 and -2 in Ollama)
-    stop: Union[str, list[str], None] = None
+    stop: str | list[str] | None = None
     seed: int | None = None
     num_ctx: int | None = Field(default=None, ge=1)  # load-time: accepted, the model keeps its context
     repeat_penalty: float | None = Field(default=None, ge=0.0)
@@ -63,7 +63,7 @@ class Options(_Model):
 
 class FunctionCallIn(_Model):
     name: str
-    arguments: Union[dict[str, Any], str] = Field(default_factory=dict)
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
 
 
 class ToolCallIn(_Model):
@@ -100,8 +100,8 @@ class _GenerationBase(_Model):
     stream: bool = True
     options: Options | None = None
     format: Format = None
-    keep_alive: Union[int, float, str, None] = None
-    think: Union[bool, Literal["low", "medium", "high"], None] = None
+    keep_alive: int | float | str | None = None
+    think: bool | Literal["low", "medium", "high"] | None = None
     logprobs: bool = False
     top_logprobs: int = Field(default=0, ge=0, le=20)
 
@@ -207,15 +207,10 @@ def _common(body: _GenerationBase, default_max_tokens: int) -> dict[str, Any]:
             frequency_penalty=opts.frequency_penalty or 0.0,
             repeat_penalty=DEFAULT_REPEAT_PENALTY if opts.repeat_penalty is None else opts.repeat_penalty,
         ),
-        "stop": _stops(opts.stop),
+        "stop": stop_strings(opts.stop),
         "response_format": _format(body.format),
         "logprobs": body.top_logprobs if body.logprobs else None,
     }
-
-
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
-    items = [stop] if isinstance(stop, str) else (stop or [])
-    return tuple(dict.fromkeys(s for s in items if s))
 
 
 def _format(fmt: Format) -> ResponseFormat:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.ids import random_id
 from ...core.types import (
     Event,
     GenerationResult,
@@ -16,9 +17,8 @@ from ...core.types import (
     ToolCallStart,
     Usage,
 )
-
-from ...core.ids import random_id
 from ...engine.client import GenerationStream
+from ..logprobs import logprob_items
 from .errors import ERRORS
 
 SYSTEM_FINGERPRINT = "lazarus"
@@ -53,18 +53,7 @@ def total_usage(usages: list[Usage]) -> Usage:
 
 
 def logprobs_json(items: tuple[TokenLogprob, ...]) -> dict[str, Any]:
-    return {
-        "content": [
-            {
-                "token": lp.token,
-                "logprob": lp.logprob,
-                "bytes": list(lp.bytes),
-                "top_logprobs": [{"token": t, "logprob": v, "bytes": list(b)} for t, v, b in lp.top],
-            }
-            for lp in items
-        ],
-        "refusal": None,
-    }
+    return {"content": logprob_items(items), "refusal": None}
 
 
 def completion_json(

@@ -22,6 +22,7 @@ from ...core.types import (
     ToolCall,
     ToolChoice,
     ToolDefinition,
+    stop_strings,
 )
 
 MAX_N = 8
@@ -43,7 +44,7 @@ class OtherPart(_Model):
     type: str
 
 
-Content = Union[str, list[Union[TextPart, OtherPart]]]
+Content = Union[str, list[TextPart | OtherPart]]
 
 
 def content_text(content: Content | None, *, param: str) -> str | None:
@@ -97,7 +98,7 @@ class ToolMessage(_Model):
     tool_call_id: str
 
 
-Message = Annotated[Union[SystemMessage, UserMessage, AssistantMessage, ToolMessage], Field(discriminator="role")]
+Message = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")]
 
 
 class FunctionDef(_Model):
@@ -186,7 +187,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
             frequency_penalty=body.frequency_penalty,
             logit_bias=_logit_bias(body.logit_bias),
         ),
-        stop=_stops(body.stop),
+        stop=stop_strings(body.stop),
         tools=tuple(
             ToolDefinition(t.function.name, t.function.description, t.function.parameters) for t in body.tools or ()
         ),
@@ -208,13 +209,6 @@ def _message(message: Any, param: str) -> ChatMessage:
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
         return ChatMessage("assistant", text, tool_calls=calls)
     return ChatMessage("tool", text, tool_call_id=message.tool_call_id)
-
-
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    items = [stop] if isinstance(stop, str) else stop
-    return tuple(dict.fromkeys(s for s in items if s))
 
 
 def _logit_bias(bias: dict[str, float] | None) -> dict[int, float]:

@@ -10,18 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.grammar import SchemaGrammar
 from ..core.types import GenerationRequest, LazyTrigger, ToolDefinition
-from ..engine import constraints
-from ..engine.constraints import SchemaGrammar
-from ..engine.output import PlainText, TextParser
-from ..engine.templates import ChatTemplate, message_to_dict, tool_to_dict
-from .base import ToolParser
-from .generic import GenericJsonParser
-from .grammar import tool_call_grammar
-from .hermes import HermesParser
-from .inject import render_without_template_tools, tools_system_prompt
-from .registry import select_parser
-from .validate import validate_request
+from ..tools.base import ToolParser
+from ..tools.generic import GenericJsonParser
+from ..tools.grammar import tool_call_grammar
+from ..tools.hermes import HermesParser
+from ..tools.registry import select_parser
+from ..tools.validate import validate_request
+from . import constraints
+from .output import PlainText, TextParser
+from .templates import ChatTemplate, message_to_dict, tool_to_dict
+from .tool_prompt import render_without_template_tools, tools_system_prompt
 
 
 @dataclass(frozen=True)

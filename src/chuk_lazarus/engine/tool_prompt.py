@@ -1,6 +1,6 @@
 """Tools for a model whose chat template has no tool support (SmolLM2, Gemma 3).
 
-The definitions and the generic JSON call format (see `generic.py`) go into the system prompt; earlier
+The definitions and the generic JSON call format (see `tools/generic.py`) go into the system prompt; earlier
 assistant calls are rendered in that same format, and tool results as user turns, because such
 templates often accept only system/user/assistant and Gemma's insists that user and assistant alternate.
 """
@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..core.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
-from ..engine.templates import message_to_dict
+from .templates import message_to_dict
 
 _FORMAT = '{"tool_calls": [{"name": "<function name>", "arguments": {<the arguments as a JSON object>}}]}'
 _ANSWER = '{"response": "..."}'
