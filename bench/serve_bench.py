@@ -184,6 +184,17 @@ class WorkloadResult:
     requests: int
     tokens: int
     health_p99_ms: float | None = None
+    # The server process's CPU time (user + system) per completion token: on a shared, noisy machine
+    # it moves far less than wall-clock tok/s does, so it tells a real regression from noise.
+    cpu_ms_per_tok: float | None = None
+
+
+def process_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # not Linux, or the process is gone
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -263,11 +274,17 @@ async def run_server(server: ServerProc, args: argparse.Namespace, run: int) -> 
     url = server.url
     out: dict[str, WorkloadResult] = {}
     await run_clients(url, story_prompts(1, 1, f"warm{run}"), 8)  # load pages, build graphs
+    pid = server.process.pid if server.process else 0
     for level in args.concurrency:
         per_client = max(1, args.requests // level)
-        out[f"c{level}"] = await run_clients(
+        before = process_cpu_s(pid)
+        result = await run_clients(
             url, story_prompts(level, per_client, f"r{run}c{level}-"), args.max_tokens, health=(level == 16)
         )
+        after = process_cpu_s(pid)
+        if before is not None and after is not None and result.tokens:
+            result.cpu_ms_per_tok = 1000 * (after - before) / result.tokens
+        out[f"c{level}"] = result
     # Shared prefix: rounds of 8 clients arriving together, each round a fresh long system prompt.
     rounds: list[WorkloadResult] = []
     for r in range(args.shared_rounds):
@@ -316,8 +333,11 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def table(summary: Summary, workloads: list[str]) -> str:
     lines = [
-        "| workload | server | tok/s | req/s | TTFT p50 ms | TTFT p95 ms | errors | truncated | /health p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        (
+            "| workload | server | tok/s | req/s | TTFT p50 ms | TTFT p95 ms | errors | truncated | /health p99 ms "
+            "| server CPU ms/token |"
+        ),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for w in workloads:
         for s in summary.runs:
@@ -327,7 +347,7 @@ def table(summary: Summary, workloads: list[str]) -> str:
                 f"| {w} | {s} | {fmt(summary.median(s, w, 'tok_s'))} | {fmt(summary.median(s, w, 'req_s'), 2)} "
                 f"| {fmt(summary.median(s, w, 'ttft_p50_ms'), 0)} | {fmt(summary.median(s, w, 'ttft_p95_ms'), 0)} "
                 f"| {summary.total(s, w, 'errors')} | {summary.total(s, w, 'truncated')} "
-                f"| {fmt(summary.median(s, w, 'health_p99_ms'), 1)} |"
+                f"| {fmt(summary.median(s, w, 'health_p99_ms'), 1)} | {fmt(summary.median(s, w, 'cpu_ms_per_tok'), 2)} |"
             )
     if "lazarus" in summary.runs and "llama-server" in summary.runs:
         lines += ["", *ratios(summary, workloads, "lazarus", "llama-server")]
