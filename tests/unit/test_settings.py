@@ -142,7 +142,7 @@ def test_all_flags_parse() -> None:
             "--protocols", "anthropic", "--api-key", "k", "--max-tokens", "64", "--max-body-mb", "0.5",
             "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
-            "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle"]  # fmt: skip
+            "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
@@ -151,7 +151,7 @@ def test_all_flags_parse() -> None:
     }  # fmt: skip
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,
-        "max_queue": 0, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
+        "max_queue": 0, "cache_ram": 512, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
         "trust_remote_code": True, "allow_pickle": True,
     }  # fmt: skip
 

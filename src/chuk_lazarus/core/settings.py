@@ -36,6 +36,9 @@ class ModelSettings(BaseModel):
                             "in chunks of this size", json_schema_extra={"short": "-b"})  # fmt: skip
     max_queue: int = Field(64, ge=0, description="requests that may wait for a free sequence; past it "
                            "new requests are refused at once (503/529 with Retry-After)")  # fmt: skip
+    cache_ram: int = Field(2048, ge=0, description="llama.cpp backend: MiB of host RAM for prompt states "
+                           "evicted from the slots, restored when a prompt comes back (0: off)",
+                           json_schema_extra={"metavar": "MIB"})  # fmt: skip
     tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, "
                                     "pythonic or json (default: detected from the chat template)",
                                     json_schema_extra={"metavar": "NAME"})  # fmt: skip

@@ -30,6 +30,7 @@ class LlamaCppBackend(ScheduledBackend):
                 parallel=settings.parallel,
                 threads=threads,
                 batch_size=settings.batch_size,
+                cache_ram_bytes=settings.cache_ram * 1024 * 1024,
             )
         except Exception:
             self.model.close()

@@ -9,12 +9,16 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
      prefilling sequences up to the batch budget (so long prompts never stall running streams);
   3. decodes it and samples each sequence that produced logits with its own sampler (plain greedy
      sequences together, with one argmax over the step's logits).
+
+Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
+be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -25,9 +29,12 @@ from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
+from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -51,9 +58,17 @@ class LlamaStepper:
     """The `Stepper` for one `llama_context` of `parallel` sequences of `ctx_size` tokens each."""
 
     def __init__(
-        self, model: LlamaModel, *, ctx_size: int, parallel: int, threads: int, batch_size: int
+        self,
+        model: LlamaModel,
+        *,
+        ctx_size: int,
+        parallel: int,
+        threads: int,
+        batch_size: int,
+        cache_ram_bytes: int = 0,
     ) -> None:
         self.model = model
+        self.host_cache = HostCache(cache_ram_bytes)
         params = C.llama_context_default_params()
         params.n_ctx = ctx_size * parallel
         params.n_batch = batch_size
@@ -93,7 +108,10 @@ class LlamaStepper:
             return Wait.DEFER
         slot, source = placement.slot, placement.source
         assert isinstance(slot, Slot) and (source is None or isinstance(source, Slot))
+        # What the slot holds past the part this prompt keeps is about to go: keep it in RAM first.
+        self._save(slot, keep=placement.reuse if source is None else 0)
         reuse = self._reuse(slot, placement.reuse, source)
+        reuse = self._restore(slot, job.prompt_tokens, reuse)
         # Plain greedy rows share one argmax; anything else gets its own chain (raises on a bad grammar).
         slot.sampler = None
         if not (job.sampling.plain_greedy and not job.grammar):
@@ -172,6 +190,38 @@ class LlamaStepper:
             reuse = 0
         del slot.cached[reuse:]
         return reuse
+
+    def _save(self, slot: Slot, *, keep: int) -> None:
+        """Copy the slot's sequence state into the host cache, if enough of it is about to be lost."""
+        cache = self.host_cache
+        if len(slot.cached) - keep < MIN_TOKENS or not cache.wants(slot.cached):
+            return
+        size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
+        if size <= 0 or size > cache.max_bytes:
+            return
+        state = (ctypes.c_uint8 * size)()
+        written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
+        if written != size:
+            log.warning("could not save a sequence state (%d of %d bytes)", written, size)
+            return
+        cache.put(slot.cached, state)
+
+    def _restore(self, slot: Slot, prompt: list[int], reuse: int) -> int:
+        """Restore the host entry sharing the most of `prompt`, when it beats what `slot` holds now;
+        the number of prompt tokens in memory afterwards."""
+        entry, shared = self.host_cache.best(prompt, limit=len(prompt) - 1)
+        if entry is None or shared < reuse + MIN_TOKENS:
+            return reuse
+        C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+        if C.llama_state_seq_set_data(self.ctx, entry.state, len(entry.state), slot.seq_id) == 0:
+            log.warning("could not restore a cached sequence state; computing the prompt instead")
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            slot.cached.clear()
+            return 0
+        C.llama_memory_seq_rm(self.memory, slot.seq_id, shared, -1)
+        slot.cached = list(entry.tokens[:shared])
+        self.host_cache.touch(entry)
+        return shared
 
     def _fill_batch(self) -> list[Slot]:
         """This step's batch; the slots that get logits (and so a sampled token), in batch order."""

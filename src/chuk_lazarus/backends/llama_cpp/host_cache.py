@@ -1,0 +1,84 @@
+"""Prompt KV state kept in host RAM after its slot is reused, so a returning conversation (or agent, or
+retry) restores its prefix instead of computing it again.
+
+The slots hold only `--parallel` prompts' K/V; with more conversations than slots, each new prompt
+evicts one, and the next turn of an evicted conversation used to prefill its whole history again.
+llama-server keeps such states in RAM (`--cache-ram`); so do we. An entry is the token sequence a
+slot held and llama.cpp's serialized state of that sequence (`llama_state_seq_get_data`). It is
+served only for the prefix a new prompt shares with its tokens, token for token (the isolation rule
+of prefix_cache.py: a request reuses K/V only for tokens it sent itself). Bounded in bytes; the least
+recently used entries go first.
+
+Pure Python: the scheduler's step saves and restores the bytes, this only decides which.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .prefix_cache import common_prefix
+
+# A state is worth keeping only if restoring it saves at least this many tokens of prefill.
+MIN_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class Entry:
+    tokens: tuple[int, ...]
+    # llama.cpp's serialized sequence state (K/V of `tokens`, positions 0..n-1): a ctypes byte array,
+    # handed back to llama.cpp as it is; only its length matters here.
+    state: Any
+
+
+class HostCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[tuple[int, ...], Entry] = OrderedDict()  # least recent first
+        self.hits = 0  # restores, for stats
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def wants(self, tokens: Sequence[int]) -> bool:
+        """Whether saving `tokens` would add anything: long enough, and not held already as a prefix
+        of an entry (a longer entry restores every prefix of it)."""
+        if self.max_bytes <= 0 or len(tokens) < MIN_TOKENS:
+            return False
+        key = tuple(tokens)
+        return not any(len(e.tokens) >= len(key) and e.tokens[: len(key)] == key for e in self._entries.values())
+
+    def put(self, tokens: Sequence[int], state: Any) -> None:
+        """Keep `state`, dropping entries it makes redundant (prefixes of it) and then the least
+        recently used until everything fits. A state larger than the whole budget is not kept."""
+        key = tuple(tokens)
+        if len(state) > self.max_bytes or not self.wants(key):
+            return
+        for old in [k for k in self._entries if len(k) <= len(key) and key[: len(k)] == k]:
+            self._drop(old)
+        self._entries[key] = Entry(key, state)
+        self.bytes += len(state)
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def best(self, prompt: Sequence[int], limit: int) -> tuple[Entry | None, int]:
+        """The entry sharing the longest prefix with `prompt`, and how many tokens (at most `limit`)."""
+        found: Entry | None = None
+        shared = 0
+        prompt = tuple(prompt)  # slices of one type: a list slice never equals a tuple slice
+        for entry in self._entries.values():
+            n = min(common_prefix(entry.tokens, prompt), limit)
+            if n > shared:
+                found, shared = entry, n
+        return found, shared
+
+    def touch(self, entry: Entry) -> None:
+        """`entry` was restored: it is the most recently used now."""
+        self.hits += 1
+        self._entries.move_to_end(entry.tokens)
+
+    def _drop(self, key: tuple[int, ...]) -> None:
+        self.bytes -= len(self._entries.pop(key).state)

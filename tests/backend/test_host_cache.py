@@ -1,0 +1,74 @@
+"""The prompt cache beyond the slots, on the real embedded model: an evicted conversation restores its
+history from RAM with the same logits a recompute gives, and a prompt that differs gets no more than
+the tokens it shares.
+
+Q4_1, as in tests/conftest.py `exact_args`: its outputs do not depend on what else is in the batch.
+"""
+
+from __future__ import annotations
+
+from chuk_lazarus.core.types import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
+from chuk_lazarus.engine import ModelEngine
+
+SYSTEM = "You are a patient tutor. " + " ".join(f"Rule {i}: explain step {i} slowly." for i in range(30))
+
+
+def chat(system: str | None, question: str) -> GenerationRequest:
+    messages = (ChatMessage("user", question),)
+    if system is not None:
+        messages = (ChatMessage("system", system), *messages)
+    return GenerationRequest(messages=messages, max_tokens=8, sampling=SamplingParams(temperature=0), logprobs=3)
+
+
+async def run(engine: ModelEngine, request: GenerationRequest) -> GenerationResult:
+    return await engine.agenerate(request)
+
+
+async def test_an_evicted_conversation_is_restored_with_the_logits_it_had_in_its_slot() -> None:
+    engine = await ModelEngine.load("smollm2-135m:q4_1", parallel=1, threads=1, cache_ram=64)
+    try:
+        a, b = chat(SYSTEM, "What is a fraction?"), chat(None, "Name a colour.")
+        cold = await run(engine, a)
+        in_slot = await run(engine, a)  # the slot still holds a's prompt: all but one token reused
+        await run(engine, b)  # the only slot now holds b: a's state went to RAM
+        from_ram = await run(engine, a)
+        prompt = cold.finish.usage.prompt_tokens
+        assert prompt > 150 and cold.finish.usage.cached_prompt_tokens == 0
+        assert in_slot.finish.usage.cached_prompt_tokens == from_ram.finish.usage.cached_prompt_tokens == prompt - 1
+        # The restored K/V are the slot's own bytes: the same logits, to the last bit.
+        assert from_ram.logprobs == in_slot.logprobs and from_ram.text == in_slot.text == cold.text
+        # Against a full recompute, the last prompt token is computed alone instead of inside one
+        # batch: llama.cpp's one-row and many-row kernels differ by ~1e-3 in logprob (see conftest),
+        # and later tokens attend to that token's slightly different K/V.
+        assert [x.token for x in cold.logprobs] == [y.token for y in from_ram.logprobs]
+        assert abs(cold.logprobs[0].logprob - from_ram.logprobs[0].logprob) < 1e-2
+    finally:
+        await engine.aclose()
+
+
+async def test_without_the_cache_the_evicted_history_is_computed_again() -> None:
+    engine = await ModelEngine.load("smollm2-135m:q4_1", parallel=1, threads=1, cache_ram=0)
+    try:
+        a, b = chat(SYSTEM, "What is a fraction?"), chat(None, "Name a colour.")
+        await run(engine, a)
+        await run(engine, b)
+        again = await run(engine, a)
+        assert again.finish.usage.cached_prompt_tokens < 10  # only the template's opening is shared
+    finally:
+        await engine.aclose()
+
+
+async def test_a_prompt_reuses_only_the_tokens_it_shares_with_a_cached_state() -> None:
+    engine = await ModelEngine.load("smollm2-135m:q4_1", parallel=1, threads=1, cache_ram=64)
+    try:
+        original = SYSTEM
+        altered = SYSTEM.replace("Rule 20:", "Law 20:")
+        await run(engine, chat(original, "What is a fraction?"))
+        await run(engine, chat(None, "Name a colour."))  # evicts it into RAM
+        tokens_a = engine.backend.tokenize(engine.template.render([{"role": "system", "content": original}]))
+        tokens_b = engine.backend.tokenize(engine.template.render([{"role": "system", "content": altered}]))
+        first_difference = next(i for i, (x, y) in enumerate(zip(tokens_a, tokens_b)) if x != y)
+        result = await run(engine, chat(altered, "What is a fraction?"))
+        assert 32 <= result.finish.usage.cached_prompt_tokens <= first_difference
+    finally:
+        await engine.aclose()
