@@ -1,0 +1,46 @@
+"""The prompt cache beyond the slots through a running `lazarus serve` (llama.cpp: the backend that has
+it), seen as an OpenAI client sees it: `usage.prompt_tokens_details.cached_tokens`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.contract.server import LazarusProcess
+
+SYSTEM = "You are a patient tutor. " + " ".join(f"Rule {i}: explain step {i} slowly." for i in range(30))
+pytestmark = pytest.mark.contract
+
+
+@pytest.fixture(scope="module", params=["2048", "0"], ids=["cache-on", "cache-off"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[LazarusProcess, bool]]:
+    # One slot, so every other conversation evicts the first from it.
+    process = LazarusProcess(["--parallel", "1", "--cache-ram", str(request.param)])
+    yield process, request.param != "0"
+    process.stop()
+
+
+def ask(client: openai.OpenAI, system: str | None, question: str) -> tuple[int, int]:
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+    response = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=messages, max_tokens=4, temperature=0  # type: ignore[arg-type]
+    )
+    usage = response.usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    return usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens or 0
+
+
+def test_a_conversation_whose_slot_was_taken_comes_back_from_ram(server: tuple[LazarusProcess, bool]) -> None:
+    process, cache_on = server
+    client = openai.OpenAI(base_url=f"{process.base_url}/v1", api_key="unused", max_retries=0)
+    prompt, cached = ask(client, SYSTEM, "What is a fraction?")
+    assert cached == 0
+    ask(client, None, "Name a colour.")  # takes the only slot
+    prompt_again, cached_again = ask(client, SYSTEM, "What is a fraction?")
+    assert prompt_again == prompt > 150
+    if cache_on:
+        assert cached_again == prompt - 1  # all but the token whose logits start the answer
+    else:
+        assert cached_again < 10  # only the chat template's opening is still in the slot
