@@ -1,17 +1,25 @@
 """Benchmark `lazarus serve` against llama-cpp-python's server and llama.cpp's `llama-server`.
 
 One run starts each server in turn on the same GGUF with the same thread count and --parallel, drives
-it with a streaming OpenAI load generator (httpx, async), and stops it. Workloads:
+it with a streaming OpenAI load generator (httpx, async; bench/workloads.py), and stops it. Workloads
+(`--workloads`, default c1,c4,c16,shared):
 
-  c1, c4, c16   N concurrent clients, each sending distinct prompts one after another
+  c1, c4, c16   N concurrent clients (any N), each sending distinct prompts one after another
   shared        rounds of 8 clients arriving together; each round one fresh ~500-token system prefix
                 shared by all 8, and short distinct questions (prefix computed once vs 8 times)
+  rounds        the same 32 prompts three times at c16 (rounds1 cold; rounds2, rounds3 exact repeats)
+  multiturn     24 conversations x 5 turns, 8 requests in flight, each turn the whole history so far
+  agent         3 rounds of 16 concurrent questions under one ~1,500-token tool-list system prompt
+                (agent1 cold, agent2-3)
 
-Per server and workload: aggregate completion tokens/s, requests/s, TTFT p50/p95, errors, truncated
-streams (no finish_reason), and during c16 the latency of GET /health (p99). Repeated `--runs` times;
-the table shows medians, and ratios ours / llama-server. All traffic goes to 127.0.0.1 only.
+Per server and workload: aggregate completion tokens/s, requests/s, TTFT p50/p95 (and for multiturn
+p50 of turns 2+), inter-token latency p50/p99, the share of prompt tokens the server reports as cached,
+errors, truncated streams (no finish_reason), during c16 the latency of GET /health (p99), and server
+CPU ms per completion token. Repeated `--runs` times; the table shows medians, and ratios
+ours / llama-server. All traffic goes to 127.0.0.1 only.
 
     python bench/serve_bench.py --runs 3 --write docs/benchmarks.md
+    python bench/serve_bench.py --servers lazarus,llama-server --workloads rounds,multiturn,agent --runs 3
 
 See bench/README.md for building `llama-server` from the sources vendored in the pinned
 llama-cpp-python sdist (into ~/.cache/chuk-lazarus-bench, never into the repo).
@@ -38,13 +46,24 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/workloads.py, however this is started
+from workloads import (
+    MULTITURN_MAX_TOKENS,
+    TOPICS,
+    ReuseSizes,
+    WorkloadResult,
+    process_cpu_s,
+    run_agent,
+    run_clients,
+    run_multiturn,
+    run_rounds,
+)
+
 CACHE = Path(os.environ.get("LAZARUS_BENCH_CACHE", Path.home() / ".cache" / "chuk-lazarus-bench"))
 DEFAULT_LLAMA_SERVER = CACHE / "llama_cpp_python-0.3.36" / "vendor" / "llama.cpp" / "build" / "bin" / "llama-server"
 SERVERS = ("lazarus", "llama-server", "llama-cpp-python")
-TOPICS = ["cats", "the ocean", "Paris", "volcanoes", "bread", "music", "rain", "the moon", "trains", "chess",
-          "gardens", "winter", "coffee", "robots", "rivers", "books", "bridges", "owls", "deserts", "tea",
-          "castles", "bees", "glaciers", "kites", "lighthouses", "maps", "pianos", "comets", "forests",
-          "markets", "whales", "clocks"]  # fmt: skip
+REUSE = ("rounds", "multiturn", "agent")
+AGENT_MIN_CTX = 2048
 
 
 def free_port() -> int:
@@ -120,135 +139,7 @@ def make_server(name: str, args: argparse.Namespace) -> ServerProc:
     return ServerProc(name, cmd, port, env=env)
 
 
-# ---- load generation ----------------------------------------------------------------------------
-
-
-@dataclass
-class RequestResult:
-    ok: bool
-    truncated: bool
-    ttft: float | None
-    tokens: int
-    error: str = ""
-
-
-async def one_request(client: httpx.AsyncClient, url: str, messages: list[dict[str, str]], max_tokens: int) -> RequestResult:
-    body = {
-        "model": "bench",
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    start = time.perf_counter()
-    ttft: float | None = None
-    chunks = 0
-    usage_tokens: int | None = None
-    finished = False
-    try:
-        async with client.stream("POST", url + "/v1/chat/completions", json=body) as reply:
-            if reply.status_code != 200:
-                await reply.aread()
-                return RequestResult(False, False, None, 0, f"HTTP {reply.status_code}")
-            async for line in reply.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                data = line[6:]
-                if data == "[DONE]":
-                    break
-                frame = json.loads(data)
-                if frame.get("usage"):
-                    usage_tokens = frame["usage"].get("completion_tokens")
-                for choice in frame.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    if delta.get("content"):
-                        chunks += 1
-                        if ttft is None:
-                            ttft = time.perf_counter() - start
-                    if choice.get("finish_reason"):
-                        finished = True
-    except (httpx.HTTPError, json.JSONDecodeError) as exc:
-        return RequestResult(False, True, ttft, chunks, type(exc).__name__)
-    return RequestResult(True, not finished, ttft, usage_tokens if usage_tokens is not None else chunks)
-
-
-@dataclass
-class WorkloadResult:
-    tok_s: float
-    req_s: float
-    ttft_p50_ms: float
-    ttft_p95_ms: float
-    errors: int
-    truncated: int
-    requests: int
-    tokens: int
-    health_p99_ms: float | None = None
-    # The server process's CPU time (user + system) per completion token: on a shared, noisy machine
-    # it moves far less than wall-clock tok/s does, so it tells a real regression from noise.
-    cpu_ms_per_tok: float | None = None
-
-
-def process_cpu_s(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # not Linux, or the process is gone
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[k]
-
-
-async def run_clients(url: str, clients: list[list[list[dict[str, str]]]], max_tokens: int,
-                      health: bool = False) -> WorkloadResult:  # fmt: skip
-    """Each client sends its conversations one after another; all clients run concurrently."""
-    results: list[RequestResult] = []
-    health_ms: list[float] = []
-    limits = httpx.Limits(max_connections=len(clients) + 4, max_keepalive_connections=len(clients) + 4)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-        done = asyncio.Event()
-
-        async def probe_health() -> None:
-            async with httpx.AsyncClient(timeout=10) as probe:
-                while not done.is_set():
-                    t = time.perf_counter()
-                    try:
-                        await probe.get(url + "/health")
-                        health_ms.append((time.perf_counter() - t) * 1000)
-                    except httpx.HTTPError:
-                        health_ms.append(10_000.0)
-                    await asyncio.sleep(0.05)
-
-        async def client_loop(prompts: list[list[dict[str, str]]]) -> None:
-            for messages in prompts:
-                results.append(await one_request(client, url, messages, max_tokens))
-
-        prober = asyncio.create_task(probe_health()) if health else None
-        start = time.perf_counter()
-        await asyncio.gather(*(client_loop(c) for c in clients))
-        elapsed = time.perf_counter() - start
-        done.set()
-        if prober:
-            await prober
-    ttfts = [r.ttft * 1000 for r in results if r.ttft is not None]
-    tokens = sum(r.tokens for r in results if r.ok)
-    return WorkloadResult(
-        tok_s=tokens / elapsed,
-        req_s=sum(r.ok and not r.truncated for r in results) / elapsed,
-        ttft_p50_ms=percentile(ttfts, 0.5),
-        ttft_p95_ms=percentile(ttfts, 0.95),
-        errors=sum(not r.ok for r in results),
-        truncated=sum(r.ok and r.truncated for r in results),
-        requests=len(results),
-        tokens=tokens,
-        health_p99_ms=percentile(health_ms, 0.99) if health else None,
-    )
+# ---- workloads ----------------------------------------------------------------------------------
 
 
 def story_prompts(n_clients: int, per_client: int, salt: str) -> list[list[list[dict[str, str]]]]:
@@ -270,31 +161,32 @@ def shared_prefix(round_id: str) -> str:
     return f"You are the support assistant of company {round_id}. Follow these rules. {rules}"
 
 
-async def run_server(server: ServerProc, args: argparse.Namespace, run: int) -> dict[str, WorkloadResult]:
-    url = server.url
-    out: dict[str, WorkloadResult] = {}
-    await run_clients(url, story_prompts(1, 1, f"warm{run}"), 8)  # load pages, build graphs
-    pid = server.process.pid if server.process else 0
-    for level in args.concurrency:
-        per_client = max(1, args.requests // level)
-        before = process_cpu_s(pid)
-        result = await run_clients(
-            url, story_prompts(level, per_client, f"r{run}c{level}-"), args.max_tokens, health=(level == 16)
-        )
-        after = process_cpu_s(pid)
-        if before is not None and after is not None and result.tokens:
-            result.cpu_ms_per_tok = 1000 * (after - before) / result.tokens
-        out[f"c{level}"] = result
-    # Shared prefix: rounds of 8 clients arriving together, each round a fresh long system prompt.
+async def run_concurrency(url: str, args: argparse.Namespace, run: int, level: int, pid: int) -> WorkloadResult:
+    per_client = max(1, args.requests // level)
+    before = process_cpu_s(pid)
+    result = await run_clients(
+        url, story_prompts(level, per_client, f"r{run}c{level}-"), args.max_tokens, health=(level == 16)
+    )
+    after = process_cpu_s(pid)
+    if before is not None and after is not None and result.tokens:
+        result.cpu_ms_per_tok = 1000 * (after - before) / result.tokens
+    return result
+
+
+async def run_shared(url: str, args: argparse.Namespace, run: int, server: str) -> WorkloadResult:
+    """Rounds of 8 clients arriving together, each round a fresh long system prompt; medians over rounds."""
     rounds: list[WorkloadResult] = []
     for r in range(args.shared_rounds):
-        system = shared_prefix(f"R{run}-{r}-{server.name}")
+        system = shared_prefix(f"R{run}-{r}-{server}")
         clients = [
             [[{"role": "system", "content": system}, {"role": "user", "content": f"Tell me about {TOPICS[i]}."}]]
             for i in range(8)
         ]
         rounds.append(await run_clients(url, clients, args.shared_max_tokens))
-    out["shared"] = WorkloadResult(
+    itl50 = [x.itl_p50_ms for x in rounds if x.itl_p50_ms is not None]
+    cached = [x.cached_tokens for x in rounds if x.cached_tokens is not None]
+    prompt = sum(x.prompt_tokens for x in rounds)
+    return WorkloadResult(
         tok_s=statistics.median(x.tok_s for x in rounds),
         req_s=statistics.median(x.req_s for x in rounds),
         ttft_p50_ms=statistics.median(x.ttft_p50_ms for x in rounds),
@@ -303,7 +195,31 @@ async def run_server(server: ServerProc, args: argparse.Namespace, run: int) -> 
         truncated=sum(x.truncated for x in rounds),
         requests=sum(x.requests for x in rounds),
         tokens=sum(x.tokens for x in rounds),
+        itl_p50_ms=statistics.median(itl50) if itl50 else None,
+        itl_p99_ms=max((x.itl_p99_ms for x in rounds if x.itl_p99_ms is not None), default=None),
+        prompt_tokens=prompt,
+        cached_tokens=sum(cached) if cached else None,
+        cached_share=sum(cached) / prompt if cached and prompt else None,
     )
+
+
+async def run_server(server: ServerProc, args: argparse.Namespace, run: int) -> dict[str, WorkloadResult]:
+    url = server.url
+    out: dict[str, WorkloadResult] = {}
+    await run_clients(url, story_prompts(1, 1, f"warm{run}"), 8)  # load pages, build graphs
+    pid = server.process.pid if server.process else 0
+    salt = f"r{run}-"
+    for workload in args.workloads:
+        if workload == "shared":
+            out["shared"] = await run_shared(url, args, run, server.name)
+        elif workload == "rounds":
+            out.update(await run_rounds(url, args.sizes, salt, pid, args.max_tokens))
+        elif workload == "multiturn":
+            out.update(await run_multiturn(url, args.sizes, salt, pid))
+        elif workload == "agent":
+            out.update(await run_agent(url, args.sizes, salt, pid, args.shared_max_tokens))
+        else:
+            out[workload] = await run_concurrency(url, args, run, int(workload[1:]), pid)
     return out
 
 
@@ -331,40 +247,56 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+COLUMNS = [  # (header, WorkloadResult field, digits, scale); None: a total rather than a median
+    ("tok/s", "tok_s", 1, 1), ("req/s", "req_s", 2, 1), ("TTFT p50 ms", "ttft_p50_ms", 0, 1),
+    ("TTFT p95 ms", "ttft_p95_ms", 0, 1), ("TTFT p50 turns 2+ ms", "ttft_later_p50_ms", 0, 1),
+    ("ITL p50 ms", "itl_p50_ms", 1, 1), ("ITL p99 ms", "itl_p99_ms", 1, 1), ("cached %", "cached_share", 0, 100),
+    ("errors", "errors", None, 1), ("truncated", "truncated", None, 1), ("/health p99 ms", "health_p99_ms", 1, 1),
+    ("server CPU ms/token", "cpu_ms_per_tok", 2, 1),
+]  # fmt: skip
+
+
+def cell(summary: Summary, server: str, workload: str, key: str, digits: int | None, scale: float) -> str:
+    if digits is None:
+        return str(summary.total(server, workload, key))
+    value = summary.median(server, workload, key)
+    return fmt(None if value is None else value * scale, digits)
+
+
 def table(summary: Summary, workloads: list[str]) -> str:
     lines = [
-        (
-            "| workload | server | tok/s | req/s | TTFT p50 ms | TTFT p95 ms | errors | truncated | /health p99 ms "
-            "| server CPU ms/token |"
-        ),
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | server | " + " | ".join(h for h, *_ in COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(COLUMNS),
     ]
     for w in workloads:
         for s in summary.runs:
-            if w not in summary.runs[s]:
-                continue
-            lines.append(
-                f"| {w} | {s} | {fmt(summary.median(s, w, 'tok_s'))} | {fmt(summary.median(s, w, 'req_s'), 2)} "
-                f"| {fmt(summary.median(s, w, 'ttft_p50_ms'), 0)} | {fmt(summary.median(s, w, 'ttft_p95_ms'), 0)} "
-                f"| {summary.total(s, w, 'errors')} | {summary.total(s, w, 'truncated')} "
-                f"| {fmt(summary.median(s, w, 'health_p99_ms'), 1)} | {fmt(summary.median(s, w, 'cpu_ms_per_tok'), 2)} |"
-            )
-    if "lazarus" in summary.runs and "llama-server" in summary.runs:
-        lines += ["", *ratios(summary, workloads, "lazarus", "llama-server")]
+            if w in summary.runs[s]:
+                lines.append(f"| {w} | {s} | " + " | ".join(cell(summary, s, w, *c[1:]) for c in COLUMNS) + " |")
     variants = [s for s in summary.runs if s.startswith("lazarus@")]
+    if "llama-server" in summary.runs:
+        for ours in [s for s in ("lazarus", *variants) if s in summary.runs]:
+            lines += ["", *ratios(summary, workloads, ours, "llama-server")]
     for other in variants[1:]:
         lines += ["", *ratios(summary, workloads, other, variants[0])]
     return "\n".join(lines)
 
 
 def ratios(summary: Summary, workloads: list[str], ours: str, peer: str) -> list[str]:
-    lines = [f"| workload | tok/s {ours} / {peer} | TTFT p50 {ours} / {peer} |", "|---|---:|---:|"]
+    def ratio(w: str, key: str) -> str:
+        a, b = summary.median(ours, w, key), summary.median(peer, w, key)
+        return f"{a / b:.2f}x" if a and b else "—"
+
+    def share(server: str, w: str) -> str:
+        return cell(summary, server, w, "cached_share", 0, 100)
+
+    lines = [
+        f"| workload | tok/s {ours} / {peer} | TTFT p50 {ours} / {peer} | cached % {ours} / {peer} |",
+        "|---|---:|---:|---:|",
+    ]
     for w in workloads:
-        a, b = summary.median(ours, w, "tok_s"), summary.median(peer, w, "tok_s")
-        ta, tb = summary.median(ours, w, "ttft_p50_ms"), summary.median(peer, w, "ttft_p50_ms")
-        ratio = f"{a / b:.2f}x" if a and b else "—"
-        tratio = f"{ta / tb:.2f}x" if ta and tb else "—"
-        lines.append(f"| {w} | {ratio} | {tratio} |")
+        lines.append(f"| {w} | {ratio(w, 'tok_s')} | {ratio(w, 'ttft_p50_ms')} | {share(ours, w)} / {share(peer, w)} |")
+        if summary.median(ours, w, "ttft_later_p50_ms") or summary.median(peer, w, "ttft_later_p50_ms"):
+            lines.append(f"| {w} turns 2+ | — | {ratio(w, 'ttft_later_p50_ms')} | |")
     return lines
 
 
@@ -380,7 +312,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}, {platform.system()}"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the embedded model's F16 copy)")
     parser.add_argument("--servers", default=",".join(SERVERS))
@@ -388,11 +320,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--ctx-per-seq", type=int, default=1024)
-    parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument("--workloads", default=None,
+                        help="comma list of cN (any N), shared, rounds, multiturn, agent, in the order run "
+                             "(default: c<each --concurrency level>,shared, i.e. c1,c4,c16,shared)")  # fmt: skip
+    parser.add_argument("--concurrency", default="1,4,16", help="the cN workloads when --workloads is not given")
     parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level (>= level)")
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=64, help="cN and rounds")
     parser.add_argument("--shared-rounds", type=int, default=3)
-    parser.add_argument("--shared-max-tokens", type=int, default=16)
+    parser.add_argument("--shared-max-tokens", type=int, default=16, help="shared and agent")
+    parser.add_argument("--reuse-scale", type=float, default=1.0,
+                        help="shrink rounds/multiturn/agent (prompts, conversations, clients) for a smoke test")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write every run's raw numbers here")
     parser.add_argument("--write", type=Path, default=None, help="write the report (markdown) here")
@@ -401,18 +338,25 @@ def main() -> int:
                              "runs alternate, so a before/after pair shares one sitting)")  # fmt: skip
     args = parser.parse_args()
     args.sources = {f"lazarus@{n}": d for n, _, d in (item.partition("=") for item in args.source)}
-    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    default = ",".join([*(f"c{c}" for c in args.concurrency.split(",")), "shared"])
+    args.workloads = [w for w in (args.workloads or default).split(",") if w]
+    for w in args.workloads:
+        if w not in ("shared", *REUSE) and not (w[:1] == "c" and w[1:].isdigit() and int(w[1:]) > 0):
+            parser.error(f"unknown workload {w!r}")
+    if not 0 < args.reuse_scale <= 1:
+        parser.error("--reuse-scale must be in (0, 1]")
+    args.sizes = ReuseSizes().scaled(args.reuse_scale)
+    if "agent" in args.workloads and args.ctx_per_seq < AGENT_MIN_CTX:
+        parser.error(f"agent's system prompt alone is ~1,600 tokens: it needs --ctx-per-seq >= {AGENT_MIN_CTX}")
     if args.model is None:
         from chuk_lazarus.models.embedded import embedded_gguf_path
 
         args.model = embedded_gguf_path("f16")
-    names = [n for n in args.servers.split(",") if n] + list(args.sources)
-    if "llama-server" in names and not args.llama_server.exists():
-        print(f"llama-server not found at {args.llama_server}; see bench/README.md (skipping it)", file=sys.stderr)
-        names.remove("llama-server")
+    return args
 
+
+def run_all(names: list[str], args: argparse.Namespace) -> Summary:
     summary = Summary()
-    started = datetime.datetime.now(datetime.timezone.utc)
     for run in range(args.runs):
         order = names[run % len(names) :] + names[: run % len(names)]  # rotate who goes first
         for name in order:
@@ -425,21 +369,46 @@ def main() -> int:
                 server.stop()
             summary.add(name, results)
             for w, r in results.items():
-                print(f"  {w:7s} {r.tok_s:7.1f} tok/s  ttft p50 {r.ttft_p50_ms:7.0f} ms  err {r.errors} "
-                      f"trunc {r.truncated}", file=sys.stderr, flush=True)  # fmt: skip
-    workloads = [f"c{c}" for c in args.concurrency] + ["shared"]
-    report = "\n".join([
+                print(f"  {w:10s} {r.tok_s:7.1f} tok/s  ttft p50 {r.ttft_p50_ms:7.0f} ms  "
+                      f"cached {fmt(None if r.cached_share is None else 100 * r.cached_share, 0):>3s}%  "
+                      f"err {r.errors} trunc {r.truncated}  {r.first_error}", file=sys.stderr, flush=True)  # fmt: skip
+    return summary
+
+
+def reuse_line(args: argparse.Namespace) -> str | None:
+    z, parts = args.sizes, []
+    if "rounds" in args.workloads:
+        parts.append(f"rounds: {z.rounds} x the same {z.prompts} prompts at c{z.concurrency}")
+    if "multiturn" in args.workloads:
+        parts.append(f"multiturn: {z.conversations} conversations x {z.turns} turns, {z.conv_parallel} in flight, "
+                     f"max_tokens {MULTITURN_MAX_TOKENS}")  # fmt: skip
+    if "agent" in args.workloads:
+        parts.append(f"agent: {z.agent_rounds} rounds of {z.agent_requests} on one ~1,500-token system prompt")
+    return ("Reuse workloads: " + "; ".join(parts) + "  ") if parts else None
+
+
+def main() -> int:
+    args = parse_args()
+    names = [n for n in args.servers.split(",") if n] + list(args.sources)
+    if "llama-server" in names and not args.llama_server.exists():
+        print(f"llama-server not found at {args.llama_server}; see bench/README.md (skipping it)", file=sys.stderr)
+        names.remove("llama-server")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    summary = run_all(names, args)
+    workloads = list(dict.fromkeys(w for per_server in summary.runs.values() for w in per_server))
+    report = "\n".join(line for line in [
         f"Date: {started:%Y-%m-%d %H:%M} UTC  ",
         f"Machine: {machine()}  ",
         (
             f"Model: `{args.model.name}` — threads {args.threads}, --parallel {args.parallel}, "
             f"{args.ctx_per_seq} tokens of context per sequence, temperature 0, max_tokens {args.max_tokens} "
-            f"(shared: {args.shared_max_tokens}), medians of {args.runs} runs  "
+            f"(shared, agent: {args.shared_max_tokens}), medians of {args.runs} runs  "
         ),
+        reuse_line(args),
         f"Command: `python bench/serve_bench.py {' '.join(sys.argv[1:])}`",
         "",
         table(summary, workloads),
-    ])  # fmt: skip
+    ] if line is not None)  # fmt: skip
     print(report)
     if args.json:
         raw = {s: {w: [asdict(r) for r in rs] for w, rs in ws.items()} for s, ws in summary.runs.items()}
