@@ -15,7 +15,7 @@ from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
-from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, ServingConfig
+from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS, ServingConfig
 from .errors import install_error_handlers
 from .shutdown import RefuseWhileShuttingDown
 
@@ -38,7 +38,7 @@ def create_app(
     engine: EngineClient,
     protocols: Sequence[Protocol | str] = (Protocol.OPENAI,),
     api_key: str | None = None,
-    default_max_tokens: int = 512,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keepalive_s: float = DEFAULT_KEEPALIVE_S,

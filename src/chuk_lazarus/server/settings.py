@@ -16,6 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..protocols import Protocol
+from ..serving.state import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS
+
+MIB = 1024 * 1024
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -50,8 +53,8 @@ class ServerSettings(BaseModel):
         "(default: none)",
         json_schema_extra={"metavar": "KEY"},
     )
-    max_tokens: int = Field(512, ge=1, description="default max_tokens when a caller does not give one")
-    max_body_mb: float = Field(16.0, gt=0, description="largest request body accepted, in MiB (413 beyond)",
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="default max_tokens when a caller does not give one")
+    max_body_mb: float = Field(DEFAULT_MAX_BODY_BYTES / MIB, gt=0, description="largest request body accepted, in MiB (413 beyond)",
                                json_schema_extra={"metavar": "MIB"})  # fmt: skip
     log_level: LogLevel = Field("info", description="log verbosity")
 
@@ -71,4 +74,4 @@ class ServerSettings(BaseModel):
 
     @property
     def max_body_bytes(self) -> int:
-        return int(self.max_body_mb * 1024 * 1024)
+        return int(self.max_body_mb * MIB)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from ..engine.client import EngineClient
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_TOKENS = 512  # for callers that give no max_tokens
 # Silence longer than this on a stream gets the protocol's keepalive frame; proxies commonly drop
 # connections idle for 60 s, and a long prompt or a full queue can keep the model silent that long.
 DEFAULT_KEEPALIVE_S = 10.0
