@@ -9,7 +9,7 @@ from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..scheduler import ScheduledBackend, Scheduler
 from .model import LlamaModel
-from .step import LlamaStepper, Slot
+from .step import LlamaStepper, Slot, Speculation
 
 # The file-type numbers llama.cpp writes into `general.file_type`, for /api/show and banners.
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -31,6 +31,7 @@ class LlamaCppBackend(ScheduledBackend):
                 threads=threads,
                 batch_size=settings.batch_size,
                 cache_ram_bytes=settings.cache_ram * 1024 * 1024,
+                speculation=Speculation(settings.draft_max, settings.draft_ngram),
             )
         except Exception:
             self.model.close()

@@ -63,6 +63,15 @@ class Batch:
         self.n_outputs += 1
         return self.n_outputs - 1
 
+    def add_all(self, tokens: list[int], start_pos: int, seq_id: int) -> int:
+        """Append `tokens` of one sequence, every one wanting logits (a drafted run to verify); returns
+        the output row of the first, the others following it."""
+        first = self.n_outputs
+        self.add(tokens, start_pos, seq_id, False)
+        self.logits[self.n - len(tokens) : self.n] = 1
+        self.n_outputs += len(tokens)
+        return first
+
     def ready(self) -> C.llama_batch:
         self.struct.n_tokens = self.n
         return self.struct

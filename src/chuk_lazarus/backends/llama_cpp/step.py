@@ -10,6 +10,13 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
   3. decodes it and samples each sequence that produced logits with its own sampler (plain greedy
      sequences together, with one argmax over the step's logits).
 
+Speculative decoding by prompt lookup (backends/ngram.py): while few sequences decode, a sequence whose
+last tokens occurred earlier in its own text feeds the tokens that followed them then as a draft after
+its sampled token. All of them get logits in the one decode; the sampler then picks each next token as
+it always would, and the draft is kept only as far as it agrees. So every token comes from the same
+sampler on the same logits as without drafting (greedy output identical, sampling unchanged in
+distribution), and a step can emit several tokens for one sequence.
+
 Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
 be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
 """
@@ -29,12 +36,26 @@ from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
+from ..ngram import NgramDrafter
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
 
 log = logging.getLogger(__name__)
+
+# Drafting pays while a step decodes few tokens: a CPU decode of a handful of tokens costs little more
+# than of one, but with many sequences the batch is already wide and every drafted token is real work.
+# Drafts are sized so a step's decoding tokens (sampled + drafted, every sequence) stay within this.
+SPEC_TOKEN_BUDGET = 12
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Prompt-lookup drafting: at most `draft_max` tokens after an `ngram`-token match (0: off)."""
+
+    draft_max: int = 0
+    ngram: int = 3
 
 
 @dataclass(eq=False)
@@ -48,6 +69,10 @@ class Slot:
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
+    drafter: NgramDrafter | None = None  # the sequence's own tokens, indexed for drafting
+    draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
+    draft_len: int = 0  # how many to draft next: grows while drafts hold, shrinks when they miss
+    generated: int = 0
 
     @property
     def busy(self) -> bool:
@@ -66,8 +91,11 @@ class LlamaStepper:
         threads: int,
         batch_size: int,
         cache_ram_bytes: int = 0,
+        speculation: Speculation = Speculation(),
     ) -> None:
         self.model = model
+        self.ctx_size = ctx_size
+        self.speculation = speculation
         self.host_cache = HostCache(cache_ram_bytes)
         params = C.llama_context_default_params()
         params.n_ctx = ctx_size * parallel
@@ -88,6 +116,7 @@ class LlamaStepper:
         self.batch = Batch(batch_size)
         self.slots = [Slot(seq_id=i) for i in range(parallel)]
         self.decodes = 0  # a clock for least-recently-used slot choice
+        self.drafted = self.draft_accepted = 0  # totals over the stepper's life: how well drafts pay
 
     def close(self) -> None:
         """Free the context; only once the worker thread is gone."""
@@ -122,6 +151,12 @@ class LlamaStepper:
         slot.job = job
         slot.pending = list(job.prompt_tokens[reuse:])
         slot.next_token = None
+        slot.generated = 0
+        slot.drafter = None
+        if self.speculation.draft_max:
+            slot.drafter = NgramDrafter(self.speculation.ngram)
+            slot.drafter.extend(job.prompt_tokens)
+            slot.draft_len = self.speculation.draft_max
         return Placed(slot, reuse)
 
     def step(self) -> list[Sampled[Slot]]:
@@ -137,17 +172,44 @@ class LlamaStepper:
             greedy = self._logits(C.llama_get_logits(self.ctx), self.batch.n_outputs).argmax(axis=1)
         sampled: list[Sampled[Slot]] = []
         for slot in active:
-            assert slot.job is not None
-            if slot.sampler is None:
-                assert greedy is not None
-                token = int(greedy[slot.output_row])
-            else:
-                token = slot.sampler.sample(self.ctx, slot.batch_index)
-            top_n = slot.job.logprobs
-            logprob = self._logprob(slot.batch_index, token, top_n) if top_n is not None else None
-            slot.next_token = token
-            sampled.append(Sampled(slot, token, logprob))
+            job = slot.job
+            assert job is not None
+            # Position j of the run: the logits after the sampled token (j = 0) and after each drafted
+            # token. The draft holds as far as the sampler's own picks agree with it.
+            tokens: list[int] = []
+            for j in range(len(slot.draft) + 1):
+                if slot.sampler is None:
+                    assert greedy is not None
+                    token = int(greedy[slot.output_row + j])
+                else:
+                    token = slot.sampler.sample(self.ctx, slot.batch_index + j)
+                top_n = job.logprobs
+                logprob = self._logprob(slot.batch_index + j, token, top_n) if top_n is not None else None
+                tokens.append(token)
+                sampled.append(Sampled(slot, token, logprob))
+                if j == len(slot.draft) or token != slot.draft[j] or self.model.is_eog(token):
+                    break
+            if slot.draft:
+                self._settle_draft(slot, accepted=len(tokens) - 1)
+            slot.next_token = tokens[-1]
+            slot.generated += len(tokens)
+            if slot.drafter is not None:
+                slot.drafter.extend(tokens)
         return sampled
+
+    def _settle_draft(self, slot: Slot, *, accepted: int) -> None:
+        """Keep the first `accepted` drafted tokens in memory, drop the rest, and size the next draft."""
+        drafted = len(slot.draft)
+        self.drafted += drafted
+        self.draft_accepted += accepted
+        if accepted < drafted:
+            keep = len(slot.cached) - (drafted - accepted)
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+            del slot.cached[keep:]
+        # A copy that holds doubles the next draft; a miss shrinks it to what held, plus one.
+        maximum = self.speculation.draft_max
+        slot.draft_len = min(maximum, 2 * drafted) if accepted == drafted else max(1, accepted + 1)
+        slot.draft = []
 
     def release(self, seq: Slot) -> None:
         # A prefill that never finished leaves a partial prompt in memory: still a valid prefix.
@@ -157,6 +219,8 @@ class LlamaStepper:
         seq.sampler = None
         seq.job = None
         seq.next_token = None
+        seq.drafter = None
+        seq.draft = []
         seq.batch_index = seq.output_row = -1
         seq.last_used = self.decodes
 
@@ -230,14 +294,24 @@ class LlamaStepper:
         active: list[Slot] = []
         for slot in self.slots:
             slot.batch_index = slot.output_row = -1
-        # Decoding sequences first: one token each, so streams keep flowing while prompts prefill.
-        for slot in self.slots:
-            if slot.busy and slot.next_token is not None and batch.room:
-                slot.batch_index = batch.n
-                slot.output_row = batch.add([slot.next_token], len(slot.cached), slot.seq_id, True)
-                slot.cached.append(slot.next_token)
-                slot.next_token = None
-                active.append(slot)
+        # Decoding sequences first: one token each (plus a draft), so streams keep flowing while
+        # prompts prefill.
+        decoding = [s for s in self.slots if s.busy and s.next_token is not None]
+        share = (SPEC_TOKEN_BUDGET - len(decoding)) // len(decoding) if decoding else 0
+        for slot in decoding:
+            if not batch.room:
+                break
+            assert slot.next_token is not None
+            slot.draft = self._draft(slot, min(share, batch.room - 1))
+            run = [slot.next_token, *slot.draft]
+            slot.batch_index = batch.n
+            if slot.draft:
+                slot.output_row = batch.add_all(run, len(slot.cached), slot.seq_id)
+            else:
+                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
+            slot.cached.extend(run)
+            slot.next_token = None
+            active.append(slot)
         for slot in self.slots:
             if slot.busy and slot.pending and batch.room:
                 take = min(len(slot.pending), batch.room)
@@ -249,6 +323,17 @@ class LlamaStepper:
                     slot.batch_index, slot.output_row = batch.n - 1, row
                     active.append(slot)
         return active
+
+    def _draft(self, slot: Slot, room: int) -> list[int]:
+        """Tokens to verify after this slot's sampled one: never past its `max_tokens` or its context."""
+        if slot.drafter is None or room <= 0:
+            return []
+        assert slot.job is not None
+        left = min(
+            slot.job.max_tokens - slot.generated - 1,  # the sampled token is one of the generated
+            self.ctx_size - len(slot.cached) - 1,
+        )
+        return slot.drafter.draft(min(slot.draft_len, room, left))
 
     def _logits(self, pointer: ctypes._Pointer[ctypes.c_float], rows: int) -> np.ndarray:
         """A (rows, n_vocab) view of logits llama.cpp owns, valid until the next decode."""
