@@ -34,9 +34,9 @@ import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
+from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
-from ..ngram import NgramDrafter
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
 from .prefix_cache import Defer, place
