@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import llama_cpp as C
+
+from ...core.errors import ModelLoadError
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..scheduler import ScheduledBackend, Scheduler
+from .disk_cache import DiskCache, fingerprint
 from .model import LlamaModel
 from .step import LlamaStepper, Slot, Speculation
 
@@ -23,6 +27,17 @@ class LlamaCppBackend(ScheduledBackend):
         self.model = LlamaModel(path)
         ctx_size = settings.context_for(self.model.n_ctx_train)
         threads = settings.threads or os.cpu_count() or 1
+        disk = None
+        if settings.cache_dir:
+            try:
+                disk = DiskCache(
+                    Path(settings.cache_dir).expanduser(),
+                    settings.cache_disk * 1024 * 1024,
+                    fingerprint(path, f"llama-cpp-python {C.__version__}"),
+                )
+            except OSError as exc:
+                self.model.close()
+                raise ModelLoadError(f"--cache-dir {settings.cache_dir} cannot be used: {exc}") from exc
         try:
             self.stepper = LlamaStepper(
                 self.model,
@@ -32,6 +47,7 @@ class LlamaCppBackend(ScheduledBackend):
                 batch_size=settings.batch_size,
                 cache_ram_bytes=settings.cache_ram * 1024 * 1024,
                 speculation=Speculation(settings.draft_max, settings.draft_ngram),
+                disk_cache=disk,
             )
         except Exception:
             self.model.close()

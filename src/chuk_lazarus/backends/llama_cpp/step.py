@@ -28,6 +28,7 @@ import ctypes
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import llama_cpp as C
 import numpy as np
@@ -37,6 +38,7 @@ from ..base import BackendJob, RawLogprob
 from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
+from .disk_cache import DiskCache
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
 from .prefix_cache import Defer, place
@@ -92,8 +94,10 @@ class LlamaStepper:
         batch_size: int,
         cache_ram_bytes: int = 0,
         speculation: Speculation = Speculation(),
+        disk_cache: DiskCache | None = None,
     ) -> None:
         self.model = model
+        self.disk_cache = disk_cache
         self.ctx_size = ctx_size
         self.speculation = speculation
         self.host_cache = HostCache(cache_ram_bytes)
@@ -121,8 +125,15 @@ class LlamaStepper:
     def close(self) -> None:
         """Free the context; only once the worker thread is gone."""
         if self.ctx:
+            if self.disk_cache is not None:
+                # What the slots still hold is on disk only if it was ever evicted: keep it for the
+                # next run (the disk tier's point), then let the writer finish.
+                for slot in self.slots:
+                    self._save(slot, keep=0)
             C.llama_free(self.ctx)
             self.ctx = None
+        if self.disk_cache is not None:
+            self.disk_cache.close()
 
     # -- the Stepper interface ------------------------------------------------------------------
 
@@ -256,12 +267,13 @@ class LlamaStepper:
         return reuse
 
     def _save(self, slot: Slot, *, keep: int) -> None:
-        """Copy the slot's sequence state into the host cache, if enough of it is about to be lost."""
-        cache = self.host_cache
-        if len(slot.cached) - keep < MIN_TOKENS or not cache.wants(slot.cached):
+        """Copy the slot's sequence state into the host cache (and the disk tier), if enough of it is
+        about to be lost."""
+        cache, disk = self.host_cache, self.disk_cache
+        if len(slot.cached) - keep < MIN_TOKENS or not (cache.wants(slot.cached) or disk is not None):
             return
         size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
-        if size <= 0 or size > cache.max_bytes:
+        if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
             return
         state = (ctypes.c_uint8 * size)()
         written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
@@ -269,22 +281,36 @@ class LlamaStepper:
             log.warning("could not save a sequence state (%d of %d bytes)", written, size)
             return
         cache.put(slot.cached, state)
+        if disk is not None:
+            disk.put(slot.cached, state)
 
     def _restore(self, slot: Slot, prompt: list[int], reuse: int) -> int:
-        """Restore the host entry sharing the most of `prompt`, when it beats what `slot` holds now;
-        the number of prompt tokens in memory afterwards."""
-        entry, shared = self.host_cache.best(prompt, limit=len(prompt) - 1)
-        if entry is None or shared < reuse + MIN_TOKENS:
+        """Restore the cached state sharing the most of `prompt` (RAM first, then disk), when it beats
+        what `slot` holds now; the number of prompt tokens in memory afterwards."""
+        limit = len(prompt) - 1
+        entry, shared = self.host_cache.best(prompt, limit=limit)
+        state: Any = entry.state if entry is not None else None
+        tokens = entry.tokens if entry is not None else ()
+        if self.disk_cache is not None:
+            on_disk, disk_shared = self.disk_cache.best(prompt, limit=limit)
+            if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
+                loaded = self.disk_cache.load(on_disk)
+                if loaded is not None:
+                    state = (ctypes.c_uint8 * len(loaded)).from_buffer_copy(loaded)
+                    tokens, shared, entry = on_disk.tokens, disk_shared, None
+                    self.host_cache.put(tokens, state)  # back in RAM for the next time
+        if state is None or shared < reuse + MIN_TOKENS:
             return reuse
         C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-        if C.llama_state_seq_set_data(self.ctx, entry.state, len(entry.state), slot.seq_id) == 0:
+        if C.llama_state_seq_set_data(self.ctx, state, len(state), slot.seq_id) == 0:
             log.warning("could not restore a cached sequence state; computing the prompt instead")
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             slot.cached.clear()
             return 0
         C.llama_memory_seq_rm(self.memory, slot.seq_id, shared, -1)
-        slot.cached = list(entry.tokens[:shared])
-        self.host_cache.touch(entry)
+        slot.cached = list(tokens[:shared])
+        if entry is not None:
+            self.host_cache.touch(entry)
         return shared
 
     def _fill_batch(self) -> list[Slot]:
