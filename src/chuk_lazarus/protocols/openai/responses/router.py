@@ -21,6 +21,7 @@ from .items import Item, parse_input, to_messages
 from .render import Draft, ResponsesRenderer
 from .schemas import (
     ResponsesRequest,
+    echo_text,
     echo_tool_choice,
     function_tools,
     refuse_unsupported,
@@ -66,7 +67,7 @@ def _echo(body: ResponsesRequest, tools: list[dict[str, Any]]) -> dict[str, Any]
         "top_p": 1.0 if body.top_p is None else body.top_p,
         "max_output_tokens": body.max_output_tokens,
         "previous_response_id": body.previous_response_id,
-        "text": body.text.echo(),
+        "text": echo_text(body.text),
         "metadata": body.metadata or {},
         "user": body.user,
         "store": body.store,

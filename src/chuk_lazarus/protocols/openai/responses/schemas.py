@@ -70,13 +70,20 @@ class PlainFormat(_Model):
 
 
 class TextConfig(_Model):
-    format: JsonSchemaFormat | PlainFormat = Field(default_factory=lambda: PlainFormat(type="text"),
-                                                   discriminator="type")  # fmt: skip
+    # A dict, read by `text_format`, so an error names `text.format.schema`, not a union branch.
+    format: dict[str, Any] = Field(default_factory=lambda: {"type": "text"})
     verbosity: Literal["low", "medium", "high"] | None = None
 
-    def echo(self) -> dict[str, Any]:
-        fmt = self.format.model_dump(by_alias=True, exclude_none=True)
-        return {"format": fmt, "verbosity": self.verbosity or "medium"}
+
+def text_format(text: TextConfig) -> JsonSchemaFormat | PlainFormat:
+    if text.format.get("type") == "json_schema":
+        return validate_at(JsonSchemaFormat, text.format, "text.format")
+    return validate_at(PlainFormat, text.format, "text.format")
+
+
+def echo_text(text: TextConfig) -> dict[str, Any]:
+    fmt = text_format(text).model_dump(by_alias=True, exclude_none=True)
+    return {"format": fmt, "verbosity": text.verbosity or "medium"}
 
 
 class ResponsesRequest(_Model):
@@ -191,7 +198,7 @@ def echo_tool_choice(choice: str | NamedFunction | dict[str, Any] | None) -> str
 
 
 def _response_format(text: TextConfig) -> ResponseFormat:
-    fmt = text.format
+    fmt = text_format(text)
     if isinstance(fmt, JsonSchemaFormat):
         return ResponseFormat("json_schema", fmt.schema_)
     return ResponseFormat(fmt.type)
