@@ -50,6 +50,14 @@ def model(client: openai.OpenAI) -> str:
     return client.models.list().data[0].id
 
 
+@pytest.fixture
+def llama_cpp_only(backend: str) -> None:
+    """Protocol behaviour that does not depend on the backend runs once, on llama.cpp, to keep this
+    file near two minutes; the transformers run keeps text, streaming and the json_schema grammar."""
+    if backend != "llama.cpp":
+        pytest.skip("backend-independent protocol behaviour: run on llama.cpp only")
+
+
 def check(response: Response) -> Response:
     """The SDK parses leniently; validate strictly so a missing or mistyped field fails here."""
     return Response.model_validate(response.to_dict())
@@ -85,6 +93,7 @@ def test_stream_events_in_order_and_deltas_join_to_the_final_text(client: openai
     assert check(client.responses.retrieve(final.id)).output_text == text
 
 
+@pytest.mark.usefixtures("llama_cpp_only")
 def test_tool_round_trip_through_previous_response_id(client: openai.OpenAI, model: str) -> None:
     first = check(client.responses.create(model=model, input="What's the weather in Paris?", tools=[WEATHER],
                                           tool_choice=FORCE_WEATHER, temperature=0, max_output_tokens=60))  # type: ignore[arg-type]  # fmt: skip
@@ -107,6 +116,7 @@ def test_tool_round_trip_through_previous_response_id(client: openai.OpenAI, mod
     assert [item.type for item in listed.data] == ["function_call_output"]
 
 
+@pytest.mark.usefixtures("llama_cpp_only")
 def test_tool_round_trip_with_explicit_items_streamed_first(client: openai.OpenAI, model: str) -> None:
     question = {"role": "user", "content": "What's the weather in Paris?"}
     with client.responses.stream(model=model, input=[question], tools=[WEATHER], tool_choice=FORCE_WEATHER,  # type: ignore[list-item,arg-type]
@@ -148,6 +158,7 @@ def test_json_schema_text_format_validates(client: openai.OpenAI, model: str) ->
     assert response.text.format.type == "json_schema"
 
 
+@pytest.mark.usefixtures("llama_cpp_only")
 def test_get_input_items_delete_then_404(client: openai.OpenAI, model: str) -> None:
     created = client.responses.create(model=model, input=[{"role": "user", "content": "Hi"}], max_output_tokens=4)
     assert check(client.responses.retrieve(created.id)).id == created.id
@@ -163,6 +174,7 @@ def test_get_input_items_delete_then_404(client: openai.OpenAI, model: str) -> N
         client.responses.create(model=model, input="Hi", previous_response_id=created.id, max_output_tokens=4)
 
 
+@pytest.mark.usefixtures("llama_cpp_only")
 @pytest.mark.parametrize(
     "body",
     [
@@ -186,6 +198,7 @@ def test_bad_input_is_a_400_and_the_server_keeps_serving(
     assert client.responses.create(model=model, input="Hi", max_output_tokens=2).status in ("completed", "incomplete")
 
 
+@pytest.mark.usefixtures("llama_cpp_only")
 def test_openai_agents_runs_a_function_tool(server: LazarusProcess, model: str) -> None:
     agents = pytest.importorskip("agents")
     agents.set_tracing_disabled(True)
