@@ -12,7 +12,7 @@ import pytest
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from chuk_lazarus.core.errors import ContextLengthExceeded, GenerationFailed
+from chuk_lazarus.core.errors import ContextLengthExceeded, GenerationFailed, InvalidRequest
 from chuk_lazarus.core.types import ChatMessage, TextDelta, ToolCall, ToolCallArgsDelta, ToolCallStart
 from chuk_lazarus.protocols.openai.responses.store import ResponseStore
 from tests.fakes import MODEL, FakeEngine, make_app, text_events, tool_call_events
@@ -475,3 +475,14 @@ async def test_api_key_guards_the_responses_routes() -> None:
         error_of(await client.get("/v1/responses/resp_x"), 401)
         ok = await client.post("/v1/responses", json=BASIC, headers={"Authorization": "Bearer k"})
         assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("engine_param", "param"),
+    [("tools[0].function.parameters", "tools[0].parameters"), ("response_format.json_schema.schema",
+     "text.format.schema"), ("messages[3].tool_call_id", "input"), ("tool_choice", "tool_choice")],
+)  # fmt: skip
+async def test_engine_errors_name_the_responses_field(engine_param: str, param: str) -> None:
+    engine = FakeEngine(start_error=InvalidRequest("bad", param=engine_param))
+    for stream in (False, True):
+        assert error_of(await create(engine, {**BASIC, "stream": stream}), 400)["param"] == param

@@ -26,6 +26,7 @@ from .schemas import (
     function_tools,
     refuse_unsupported,
     to_generation_request,
+    wire_param,
 )
 from .store import StoredResponse, store_of
 
@@ -53,7 +54,11 @@ async def create_response(request: Request) -> Response:
         store.put(draft.id, StoredResponse(response, input_items, context))
 
     renderer = ResponsesRenderer(draft, on_final=keep if body.store else lambda _response: None)
-    return await respond(request, generation, renderer, stream=body.stream)
+    try:
+        return await respond(request, generation, renderer, stream=body.stream)
+    except InvalidRequest as exc:  # raised before any answer: the engine's check of the request
+        exc.param = wire_param(exc.param)
+        raise
 
 
 def _echo(body: ResponsesRequest, tools: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Input items are parsed in `items.py`; this module holds the request's top level 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -202,3 +203,19 @@ def _response_format(text: TextConfig) -> ResponseFormat:
     if isinstance(fmt, JsonSchemaFormat):
         return ResponseFormat("json_schema", fmt.schema_)
     return ResponseFormat(fmt.type)
+
+
+_ENGINE_PARAMS = (
+    (re.compile(r"^messages\b.*"), "input"),  # message indices count instructions and earlier turns
+    (re.compile(r"^tools\[(\d+)\]\.function\."), r"tools[\1]."),
+    (re.compile(r"^response_format\.json_schema\.schema$"), "text.format.schema"),
+    (re.compile(r"^response_format(\..*)?$"), "text.format"),
+)
+
+
+def wire_param(param: str | None) -> str | None:
+    """The engine names fields as chat completions has them; say where they are in this request."""
+    for pattern, replacement in _ENGINE_PARAMS:
+        if param is not None and pattern.match(param):
+            return pattern.sub(replacement, param, count=1)
+    return param
