@@ -461,6 +461,15 @@ async def test_unknown_model_and_bad_json_bodies() -> None:
         error_of(await client.post("/v1/responses", json={"model": MODEL}), 400)
 
 
+async def test_null_means_not_given() -> None:
+    engine = FakeEngine()
+    body = {**BASIC, "text": None, "store": None, "stream": None, "parallel_tool_calls": None, "tools": None,
+            "tool_choice": None, "instructions": None, "temperature": None, "max_output_tokens": None}  # fmt: skip
+    response = Response.model_validate((await create(engine, body)).json())
+    assert response.store is True and response.parallel_tool_calls is True and response.output_text == "Hello world"
+    assert engine.requests[0].max_tokens == 512
+
+
 async def test_reasoning_and_unknown_fields_are_accepted_and_ignored() -> None:
     # As chat ignores `reasoning_effort`: no reasoning budget here, and the answer is unchanged.
     body = {**BASIC, "reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ....core.errors import InvalidRequest, UnsupportedFeature
 from ....core.types import (
@@ -94,6 +94,7 @@ class ResponsesRequest(_Model):
     previous_response_id: str | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedFunction | dict[str, Any] | None = None
+    # `null` is OpenAI's "not given" for these too; the validator below turns it into the default.
     parallel_tool_calls: bool = True
     text: TextConfig = Field(default_factory=TextConfig)
     max_output_tokens: int | None = Field(default=None, ge=1)
@@ -113,6 +114,16 @@ class ResponsesRequest(_Model):
     max_tool_calls: int | None = None
     moderation: dict[str, Any] | None = None
     context_management: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (v is None and k in _NULL_MEANS_DEFAULT)}
+        return data
+
+
+_NULL_MEANS_DEFAULT = ("parallel_tool_calls", "text", "store", "stream")
 
 
 def refuse_unsupported(body: ResponsesRequest) -> None:
