@@ -199,7 +199,7 @@ def test_bad_input_is_a_400_and_the_server_keeps_serving(
 
 
 @pytest.mark.usefixtures("llama_cpp_only")
-def test_openai_agents_runs_a_function_tool(server: LazarusProcess, model: str) -> None:
+def test_openai_agents_runs_a_function_tool_streamed_and_not(server: LazarusProcess, model: str) -> None:
     agents = pytest.importorskip("agents")
     agents.set_tracing_disabled(True)
     cities: list[str] = []
@@ -212,7 +212,7 @@ def test_openai_agents_runs_a_function_tool(server: LazarusProcess, model: str) 
         cities.append(city)
         return f"It is 18 degrees and sunny in {city}."
 
-    async def run() -> Any:
+    async def run(streamed: bool) -> Any:
         client = openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0, timeout=300)
         agent = agents.Agent(
             name="weather",
@@ -222,13 +222,20 @@ def test_openai_agents_runs_a_function_tool(server: LazarusProcess, model: str) 
             model_settings=agents.ModelSettings(tool_choice="get_weather", temperature=0, max_tokens=40),
         )
         try:
-            return await agents.Runner.run(agent, "What is the weather in Paris?", max_turns=3)
+            if not streamed:
+                return await agents.Runner.run(agent, "What is the weather in Paris?", max_turns=3)
+            run = agents.Runner.run_streamed(agent, "What is the weather in Paris?", max_turns=3)
+            async for _event in run.stream_events():  # through our SSE events, parsed by the SDK
+                pass
+            return run
         finally:
             await client.close()
 
-    result = asyncio.run(run())
-    assert len(cities) == 1 and cities[0].strip()
-    kinds = [item.type for item in result.new_items]
-    assert kinds == ["tool_call_item", "tool_call_output_item", "message_output_item"], kinds
-    assert isinstance(result.final_output, str) and result.final_output.strip()
-    assert len(result.raw_responses) == 2
+    for streamed in (False, True):
+        cities.clear()
+        result = asyncio.run(run(streamed))
+        assert len(cities) == 1 and cities[0].strip()
+        kinds = [item.type for item in result.new_items]
+        assert kinds == ["tool_call_item", "tool_call_output_item", "message_output_item"], kinds
+        assert isinstance(result.final_output, str) and result.final_output.strip()
+        assert len(result.raw_responses) == 2
