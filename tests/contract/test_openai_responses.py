@@ -112,8 +112,9 @@ def test_tool_round_trip_through_previous_response_id(client: openai.OpenAI, mod
                                        tool_choice="none", max_output_tokens=1, store=False)  # fmt: skip
     assert second.usage is not None and explicit.usage is not None
     assert second.usage.input_tokens == explicit.usage.input_tokens
+    # Listed as OpenAI lists a continuation's input: every item of the conversation, newest first.
     listed = client.responses.input_items.list(second.id)
-    assert [item.type for item in listed.data] == ["function_call_output"]
+    assert [item.type for item in listed.data] == ["function_call_output", "function_call", "message"]
 
 
 @pytest.mark.usefixtures("llama_cpp_only")

@@ -320,7 +320,13 @@ async def test_previous_response_id_prepends_the_conversation() -> None:
         engine.events = text_events("Bye")
         third = await client.post("/v1/responses", json={"model": MODEL, "input": "Bye",
                                                           "previous_response_id": second["id"], "stream": True})  # fmt: skip
-        assert events_of(third)[-1]["response"]["previous_response_id"] == second["id"]
+        final = events_of(third)[-1]["response"]
+        assert final["previous_response_id"] == second["id"]
+        # Its input items are the whole conversation before its output (as OpenAI lists a continuation).
+        listed = (await client.get(f"/v1/responses/{final['id']}/input_items", params={"order": "asc"})).json()
+        texts = [item["content"][0]["text"] for item in listed["data"]]
+        assert texts == ["hi", "Hello world", "And you?", "Fine", "Bye"]
+        assert listed["data"][1]["id"] == first["output"][0]["id"]
     assert second["previous_response_id"] == first["id"]
     # The instructions of the first request are not carried over (as OpenAI does).
     assert engine.requests[2].messages == (

@@ -43,15 +43,14 @@ async def create_response(request: Request) -> Response:
     history: tuple[Item, ...] = ()
     if body.previous_response_id is not None:
         history = store.get(body.previous_response_id, param="previous_response_id").conversation
-    input_items = tuple(parse_input(body.input))
-    context = (*history, *input_items)
+    context = (*history, *parse_input(body.input))
     generation = to_generation_request(
         body, tools, to_messages(context), default_max_tokens=config_of(request).default_max_tokens
     )
     draft = Draft(model=body.model, settings=_echo(body, [t.echo() for t in tools]))
 
     def keep(response: dict[str, Any]) -> None:
-        store.put(draft.id, StoredResponse(response, input_items, context))
+        store.put(draft.id, StoredResponse(response, context))
 
     renderer = ResponsesRenderer(draft, on_final=keep if body.store else lambda _response: None)
     try:
@@ -103,7 +102,7 @@ async def list_input_items(request: Request, response_id: str) -> JSONResponse:
     if not limit.isdigit() or not 1 <= int(limit) <= 100:
         raise InvalidRequest(f"limit must be an integer from 1 to 100, got '{limit}'", param="limit")
     size = int(limit)
-    items = list(store_of(request).get(response_id).input_items)
+    items = list(store_of(request).get(response_id).context)
     if order == "desc":  # OpenAI's default: newest first
         items.reverse()
     if after is not None:

@@ -27,9 +27,10 @@ Item = dict[str, Any]
 @dataclass(frozen=True)
 class StoredResponse:
     response: dict[str, Any]  # the response object as it was last sent
-    input_items: tuple[Item, ...]  # this request's own input, as `input_items` lists it
-    # Every item the model saw (earlier turns, then this input): a continuation prepends it and the
-    # output. Copied, not linked, so a continuation works after the earlier responses are evicted.
+    # Every input item the model saw: earlier turns (by `previous_response_id`), then this request's
+    # input. `input_items` lists them, as OpenAI does; a continuation prepends them and the output.
+    # Copied, not linked, so a continuation works after the earlier responses are evicted (the item
+    # dicts themselves are shared, not duplicated).
     context: tuple[Item, ...]
 
     @property
