@@ -1,4 +1,5 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`. Thin: parse, check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, and the Responses API routes
+(`responses/router.py`). Thin: parse, check, respond."""
 
 from __future__ import annotations
 
@@ -6,20 +7,15 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ...core.errors import ModelNotFound
-from ...engine.client import EngineClient
 from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
+from .checks import check_model
 from .render import ChatRenderer
+from .responses.router import router as responses_router
 from .schemas import ChatCompletionRequest, to_generation_request
 
 router = APIRouter(prefix="/v1")
-
-
-def _check_model(engine: EngineClient, model: str, *, param: str | None = None) -> None:
-    if not engine.serves(model):
-        raise ModelNotFound(f"The model '{model}' does not exist; this server serves '{engine.model_name}'", param=param)
 
 
 @router.get("/models")
@@ -38,7 +34,7 @@ async def list_models(request: Request) -> JSONResponse:
 @router.get("/models/{model_id:path}")
 async def get_model(request: Request, model_id: str) -> JSONResponse:
     engine = engine_of(request)
-    _check_model(engine, model_id)
+    check_model(engine, model_id)
     return JSONResponse(
         {"id": model_id, "object": "model", "created": int(engine.loaded_at), "owned_by": "lazarus"}
     )
@@ -47,7 +43,7 @@ async def get_model(request: Request, model_id: str) -> JSONResponse:
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = validate_as(ChatCompletionRequest, await read_json_object(request))
-    _check_model(engine_of(request), body.model, param="model")
+    check_model(engine_of(request), body.model, param="model")
     generation = to_generation_request(body, default_max_tokens=config_of(request).default_max_tokens)
     renderer = ChatRenderer(
         model=body.model,
@@ -55,3 +51,6 @@ async def chat_completions(request: Request) -> Response:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
     return await respond(request, generation, renderer, stream=body.stream)
+
+
+router.include_router(responses_router)
