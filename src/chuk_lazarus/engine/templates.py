@@ -11,7 +11,9 @@ it does there. A template that cannot render these messages is the caller's prob
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,11 @@ CHATML_TEMPLATE = (
 
 # What the render call itself sets; `template_kwargs` cannot replace these.
 _RESERVED = frozenset({"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"})
+
+
+# Mistral's templates refuse call ids that are not 9 alphanumerics (`tool_call.id|length != 9`).
+_NINE_CHAR_IDS = re.compile(r"\|\s*length\s*!=\s*9")
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _raise_exception(message: str) -> None:
@@ -123,6 +130,7 @@ class ChatTemplate:
         env.filters["tojson"] = _tojson
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = self._strftime_now
+        self._nine_char_ids = bool(_NINE_CHAR_IDS.search(self.source))
         self._error: str | None = None
         self._variables: frozenset[str] = frozenset()
         try:
@@ -164,6 +172,8 @@ class ChatTemplate:
             raise InvalidRequest(f"the model's chat template could not be compiled: {self._error}", param="messages")
         variables: dict[str, Any] = {"date_string": self._now().strftime("%d %b %Y")}
         variables.update({k: v for k, v in (template_kwargs or {}).items() if k not in _RESERVED})
+        if self._nine_char_ids:
+            messages = [_with_nine_char_ids(m) for m in messages]
         try:
             return self._template.render(
                 variables,
@@ -181,6 +191,32 @@ class ChatTemplate:
             raise InvalidRequest(
                 f"the model's chat template failed on these messages: {type(exc).__name__}: {exc}", param="messages"
             ) from exc
+
+
+def nine_char_id(call_id: str) -> str:
+    """A call id as Mistral's templates accept it: itself if 9 alphanumerics, else a stable digest (the
+    same id gives the same digest, so a call and its result still pair up)."""
+    if len(call_id) == 9 and call_id.isascii() and call_id.isalnum():
+        return call_id
+    number = int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:8], "big")
+    out = ""
+    for _ in range(9):
+        number, digit = divmod(number, len(_ALNUM))
+        out += _ALNUM[digit]
+    return out
+
+
+def _with_nine_char_ids(message: dict[str, Any]) -> dict[str, Any]:
+    out = dict(message)
+    if isinstance(out.get("tool_call_id"), str):
+        out["tool_call_id"] = nine_char_id(out["tool_call_id"])
+    calls = out.get("tool_calls")
+    if isinstance(calls, list):
+        out["tool_calls"] = [
+            {**c, "id": nine_char_id(c["id"])} if isinstance(c, dict) and isinstance(c.get("id"), str) else c
+            for c in calls
+        ]
+    return out
 
 
 def _describe(exc: jinja2.TemplateError) -> str:
