@@ -23,7 +23,12 @@ from chuk_lazarus.engine.tool_plan import plan_tools
 from chuk_lazarus.tools import fold, get_parser, select_parser
 from chuk_lazarus.tools.base import ToolParser
 from chuk_lazarus.tools.generic import GenericJsonParser
-from chuk_lazarus.tools.reasoning import ReasoningFormat, detect_reasoning_format, prompt_opens_reasoning, split_reasoning
+from chuk_lazarus.tools.reasoning import (
+    ReasoningFormat,
+    detect_reasoning_format,
+    prompt_opens_reasoning,
+    split_reasoning,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
 CLOCK = datetime(2026, 12, 2, 9, 30)
@@ -57,8 +62,9 @@ FAMILIES: dict[str, tuple[str, str, str, str | None, ReasoningFormat]] = {
     "gemma3": ("gemma3", "<bos>", "<eos>", None, "none"),
     "phi4-mini": ("phi4_mini", "", "<|endoftext|>", None, "none"),
     "phi4-mini-tools": ("phi4_mini_tools", "", "<|endoftext|>", "granite", "none"),
-    "deepseek-r1-distill": ("deepseek_r1_distill", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek_r1",
-                            "think_tags"),  # fmt: skip
+    "deepseek-r1-distill": (
+        "deepseek_r1_distill", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek_r1", "think_tags"
+    ),
     "gpt-oss": ("gpt_oss", "", "<|return|>", "harmony", "harmony"),
     "granite3": ("granite3", "", "<|end_of_text|>", "granite", "think_tags"),
     "smollm2": ("smollm2", "", "<|im_end|>", None, "none"),
@@ -248,7 +254,7 @@ def test_magistral_thinking_round_trip() -> None:
     text = render("magistral", USER, CALL, RESULT, tools=True)
     assert text.startswith("<s>[SYSTEM_PROMPT]First draft your thinking process") and "[THINK]Your thoughts" in text
     assert text.endswith(
-        f'[INST]Weather in Paris?[/INST][TOOL_CALLS]get_weather[ARGS]{{"city": "Paris"}}</s>'
+        '[INST]Weather in Paris?[/INST][TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}</s>'
         "[TOOL_RESULTS]18C and sunny[/TOOL_RESULTS]"
     )
     thought = {"role": "assistant", "content": [{"type": "thinking", "thinking": "Sunny, so…"},

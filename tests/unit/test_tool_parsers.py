@@ -18,8 +18,8 @@ CASES = [
     # hermes / qwen
     ("hermes", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', None,
      [("get_weather", '{"city":"Paris"}')]),
-    ("hermes", 'Let me check both.\n<tool_call>\n{"name": "a", "arguments": {"x": 1}}\n</tool_call>\n'
-     '<tool_call>\n{"name": "b", "arguments": {"y": [1, 2.5, null]}}\n</tool_call>', "Let me check both.",
+    ("hermes", ('Let me check both.\n<tool_call>\n{"name": "a", "arguments": {"x": 1}}\n</tool_call>\n'
+                '<tool_call>\n{"name": "b", "arguments": {"y": [1, 2.5, null]}}\n</tool_call>'), "Let me check both.",
      [("a", '{"x":1}'), ("b", '{"y":[1,2.5,null]}')]),
     ("hermes", '<tool_call>{"name": "say", "arguments": {"text": "Zürich \\"quoted\\" — 東京 \\u00e9 }{"}}</tool_call>',
      None, [("say", '{"text":"Zürich \\"quoted\\" — 東京 \\u00e9 }{"}')]),
@@ -68,8 +68,8 @@ CASES = [
      [("get_weather", '{"city":"Paris"}')]),
     ("phi4_mini", "import functools; use functools[0]", "import functools; use functools[0]", []),
     # gpt-oss harmony (raw output, and content left by the reasoning splitter)
-    ("harmony", '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary '
-     'to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>', None,
+    ("harmony", ('<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary '
+                 'to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>'), None,
      [("get_weather", '{"city":"Paris"}')]),
     ("harmony", '<|start|>assistant to=functions.now<|channel|>commentary json<|message|>{}<|call|>', None,
      [("now", "{}")]),
@@ -77,9 +77,9 @@ CASES = [
      "Paris.", []),
     ("harmony", "Plain text, no channels.", "Plain text, no channels.", []),
     # deepseek-r1
-    ("deepseek_r1", 'Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n'
-     '{"city": "Paris"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>now\n```json\n{}\n```'
-     '<｜tool▁call▁end｜><｜tool▁calls▁end｜>', "Let me check.", [("get_weather", '{"city":"Paris"}'), ("now", "{}")]),
+    ("deepseek_r1", ('Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n'
+                     '{"city": "Paris"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>now\n```json\n{}\n```'
+                     '<｜tool▁call▁end｜><｜tool▁calls▁end｜>'), "Let me check.", [("get_weather", '{"city":"Paris"}'), ("now", "{}")]),
     ("deepseek_r1", "No calls <｜tool here.", "No calls <｜tool here.", []),
     # generic JSON (injected tools)
     ("json", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]}', None,
