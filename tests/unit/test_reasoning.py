@@ -46,6 +46,8 @@ CASES: list[tuple[ReasoningFormat, bool, str, str, str]] = [
     ("harmony", False, "Plain text, the model ignored the format.", "", "Plain text, the model ignored the format."),
     ("harmony", False, "<|channel|>analysis<|message|>a<|end|><|start|>assistant<|channel|>analysis<|message|>b",
      "ab", ""),
+    ("harmony", False, "<|channel|>analysis<|message|>a<|end|>\n<|start|>assistant<|channel|>final<|message|>b", "a", "b"),
+    ("harmony", False, "<|chan", "", "<|chan"),
     ("none", False, "<think>kept</think> as is", "", "<think>kept</think> as is"),
 ]  # fmt: skip
 

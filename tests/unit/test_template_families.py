@@ -460,3 +460,42 @@ def test_smollm3_thinking_modes_and_tools() -> None:
     again = template("smollm3").render([message_to_dict(USER), message_to_dict(ANSWER, reasoning="Look it up."),
                                         message_to_dict(FOLLOW_UP)])  # fmt: skip
     assert "<|im_start|>assistant\n<think>\nLook it up.\n</think>\n18C and sunny in Paris.<|im_end|>" in again
+
+
+# ---- history == output: an earlier call, as the template writes it, reads back as that call --------------
+
+# family -> (prefix rendered with a generation prompt?, text the turn starts with, text it ends with)
+HISTORY: dict[str, tuple[bool, str, str]] = {
+    "llama3.1": (True, "", "<|eot_id|>"),
+    "llama3.2": (True, "", "<|eot_id|>"),
+    "qwen2.5": (True, "", "<|im_end|>\n"),
+    "qwen3": (True, "", "<|im_end|>\n"),
+    "smollm3": (True, "", "<|im_end|>\n"),
+    "mistral-small-3.2": (True, "", "</s>"),
+    "magistral": (True, "", "</s>"),
+    "granite3": (True, "", "<|end_of_text|>\n"),
+    "phi4-mini-tools": (True, "", "<|end|><|endoftext|>"),
+    "gpt-oss": (True, "", ""),
+    "deepseek-r1-distill": (False, "<｜Assistant｜>", "<｜end▁of▁sentence｜>"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(HISTORY))
+def test_a_rendered_call_parses_back(family: str) -> None:
+    """The template's own rendering of an assistant call is the format its model writes, so the
+    detected parser reads the call back out of the history unchanged."""
+    with_prompt, head, tail = HISTORY[family]
+    t = template(family)
+    prefix = t.render([message_to_dict(m) for m in (SYSTEM, USER)], tools=TOOLS, add_generation_prompt=with_prompt)
+    full = t.render([message_to_dict(m) for m in (SYSTEM, USER, CALL)], tools=TOOLS, add_generation_prompt=False)
+    assert full.startswith(prefix)
+    turn = full[len(prefix) :]
+    assert turn.startswith(head) and turn.endswith(tail), turn
+    turn = turn[len(head) : len(turn) - len(tail)]
+    if family == "gpt-oss":
+        turn = "<|start|>assistant" + turn  # the generation prompt's header, which the call message continues
+    fmt = detect_reasoning_format(t.source)
+    _, content = split_reasoning(turn, fmt)
+    parser = select_parser(t.source)
+    assert parser is not None
+    assert parse_output(parser, content) == (None, [("get_weather", '{"city":"Paris"}')])

@@ -236,7 +236,7 @@ class _Harmony:
                 self._state, self._header, self._first = "header", "", False
 
     def _looks_like_header(self) -> bool:
-        head = self._header.lstrip() if self._first else self._header
+        head = self._header.lstrip()  # spacing between messages is not content
         if not head:
             return True
         return any(head.startswith(h) or h.startswith(head) for h in self._HEADS)
