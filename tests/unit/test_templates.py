@@ -109,6 +109,7 @@ def test_template_kwargs_reach_the_template_but_cannot_replace_the_request() -> 
         ("{% for m in messages %}{{ m.content + 1 }}{% endfor %}", "TypeError"),
         ("{{ missing.attribute }}", "missing"),
         ("{{ messages[5]['content'] }}", "no element 5"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError"),
     ],
 )
 def test_a_template_that_fails_is_a_400_naming_why(source: str, match: str) -> None:

@@ -186,7 +186,7 @@ class ChatTemplate:
         except jinja2.TemplateError as exc:
             # The model's own template refused these messages (e.g. roles that must alternate).
             raise InvalidRequest(f"the model's chat template rejected the messages: {exc}", param="messages") from exc
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError) as exc:
             # Template code failing on input it did not expect (`'…' + None`): still about these messages.
             raise InvalidRequest(
                 f"the model's chat template failed on these messages: {type(exc).__name__}: {exc}", param="messages"
