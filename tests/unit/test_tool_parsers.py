@@ -18,8 +18,8 @@ CASES = [
     # hermes / qwen
     ("hermes", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', None,
      [("get_weather", '{"city":"Paris"}')]),
-    ("hermes", 'Let me check both.\n<tool_call>\n{"name": "a", "arguments": {"x": 1}}\n</tool_call>\n'
-     '<tool_call>\n{"name": "b", "arguments": {"y": [1, 2.5, null]}}\n</tool_call>', "Let me check both.",
+    ("hermes", ('Let me check both.\n<tool_call>\n{"name": "a", "arguments": {"x": 1}}\n</tool_call>\n'
+                '<tool_call>\n{"name": "b", "arguments": {"y": [1, 2.5, null]}}\n</tool_call>'), "Let me check both.",
      [("a", '{"x":1}'), ("b", '{"y":[1,2.5,null]}')]),
     ("hermes", '<tool_call>{"name": "say", "arguments": {"text": "Zürich \\"quoted\\" — 東京 \\u00e9 }{"}}</tool_call>',
      None, [("say", '{"text":"Zürich \\"quoted\\" — 東京 \\u00e9 }{"}')]),
@@ -48,6 +48,8 @@ CASES = [
     ("mistral", '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]now[ARGS]{}', None,
      [("get_weather", '{"city":"Paris"}'), ("now", "{}")]),
     ("mistral", "No [TOOL here.", "No [TOOL here.", []),
+    ("mistral", '[TOOL_CALLS]get_weather[CALL_ID]a1b2c3d4e[ARGS]{"city": "Paris"}', None,
+     [("get_weather", '{"city":"Paris"}')]),
     # pythonic
     ("pythonic", '[get_weather(city="Paris", days=3), now()]', None,
      [("get_weather", '{"city":"Paris","days":3}'), ("now", "{}")]),
@@ -55,6 +57,30 @@ CASES = [
      None, [("say", '{"text":"it\'s \\"é\\"","loud":true,"extra":null,"tags":["a","b)"]}')]),
     ("pythonic", "[1, 2, 3] are numbers", "[1, 2, 3] are numbers", []),
     ("pythonic", "Answer: [f(a=1)]", "Answer: [f(a=1)]", []),
+    # granite 3.x (and Phi-4-mini under llama.cpp's tool template)
+    ("granite", '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "now", "arguments": {}}]',
+     None, [("get_weather", '{"city":"Paris"}'), ("now", "{}")]),
+    ("granite", 'Checking.<|tool_call|>{"name": "f", "arguments": {"x": [1]}}<|/tool_call|>', "Checking.",
+     [("f", '{"x":[1]}')]),
+    ("granite", "a <|tool_call|>not json", "a <|tool_call|>not json", []),
+    # phi-4-mini as trained
+    ("phi4_mini", 'functools[{"name": "get_weather", "arguments": {"city": "Paris"}}]', None,
+     [("get_weather", '{"city":"Paris"}')]),
+    ("phi4_mini", "import functools; use functools[0]", "import functools; use functools[0]", []),
+    # gpt-oss harmony (raw output, and content left by the reasoning splitter)
+    ("harmony", ('<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary '
+                 'to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>'), None,
+     [("get_weather", '{"city":"Paris"}')]),
+    ("harmony", '<|start|>assistant to=functions.now<|channel|>commentary json<|message|>{}<|call|>', None,
+     [("now", "{}")]),
+    ("harmony", "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>Paris.",
+     "Paris.", []),
+    ("harmony", "Plain text, no channels.", "Plain text, no channels.", []),
+    # deepseek-r1
+    ("deepseek_r1", ('Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n'
+                     '{"city": "Paris"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>now\n```json\n{}\n```'
+                     '<｜tool▁call▁end｜><｜tool▁calls▁end｜>'), "Let me check.", [("get_weather", '{"city":"Paris"}'), ("now", "{}")]),
+    ("deepseek_r1", "No calls <｜tool here.", "No calls <｜tool here.", []),
     # generic JSON (injected tools)
     ("json", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]}', None,
      [("get_weather", '{"city":"Paris","unit":"celsius"}')]),
@@ -122,7 +148,8 @@ def test_event_order_and_markup(fmt: str, text: str, content: str | None, calls:
             assert event.index in seen and event.fragment
     if calls:
         text_out = "".join(e.text for e in events if isinstance(e, TextDelta))
-        for marker in ("<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>", '"tool_calls"', "[ARGS]"):
+        for marker in ("<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>", '"tool_calls"', "[ARGS]",
+                       "<|tool_call|>", "<|call|>", "<|channel|>", "<｜tool▁call▁begin｜>", "functools["):  # fmt: skip
             assert marker not in text_out
 
 
@@ -133,7 +160,8 @@ def test_arguments_stream_in_pieces() -> None:
 
 
 def test_registry_and_selection() -> None:
-    assert available_parsers() == ["hermes", "json", "llama3_json", "mistral", "pythonic"]
+    assert available_parsers() == ["deepseek_r1", "granite", "harmony", "hermes", "json", "llama3_json", "mistral",
+                                   "phi4_mini", "pythonic"]  # fmt: skip
     assert select_parser("{% if tools %}<tool_call>{% endif %}") is get_parser("hermes")
     assert select_parser("{{ '[TOOL_CALLS]' }}") is get_parser("mistral")
     assert select_parser("<|python_tag|> Environment: ipython") is get_parser("llama3_json")

@@ -1,5 +1,6 @@
 """Mistral: `[TOOL_CALLS][{"name": "f", "arguments": {...}}, ...]` (v3), or
-`[TOOL_CALLS]f[ARGS]{...}` repeated (v11 and later), after any text."""
+`[TOOL_CALLS]f[ARGS]{...}` repeated (v11 and later; v13 may put `[CALL_ID]id` before `[ARGS]`, as its
+template renders history; the id is dropped, ours are used), after any text."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ..core.types import LazyTrigger, ToolCallArgsDelta
 from .base import MarkerFinder, ToolParser, repeated
 from .jsonscan import JsonValueScanner, Step, significant
 
-TOOL_CALLS, ARGS = "[TOOL_CALLS]", "[ARGS]"
+TOOL_CALLS, ARGS, CALL_ID = "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"
 
 
 class MistralParser(ToolParser):
@@ -26,7 +27,8 @@ class MistralParser(ToolParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._state = "text"  # text | after_marker | call_start | call | list_next | name | args
         self._text = MarkerFinder((TOOL_CALLS,))
-        self._args_marker = MarkerFinder((ARGS,))
+        self._args_marker = MarkerFinder((ARGS, CALL_ID))
+        self._in_id = False
         self._name = ""
         self._args: JsonValueScanner | None = None
 
@@ -44,7 +46,7 @@ class MistralParser(ToolParser):
             if ch == "[":
                 self._state = "call_start"
             else:
-                self._state, self._name = "name", ""
+                self._state, self._name, self._in_id = "name", "", False
                 self._step(ch)
         elif state == "call_start":
             if not ch.isspace():
@@ -65,8 +67,11 @@ class MistralParser(ToolParser):
                 self._state = "text"
         elif state == "name":
             released, marker = self._args_marker.push(ch)
-            self._name += released
-            if marker:
+            if not self._in_id:
+                self._name += released
+            if marker == CALL_ID:
+                self._in_id = True
+            elif marker:
                 self._index = self._start_call(self._name.strip())
                 self._state, self._args = "args", JsonValueScanner()
         elif state == "args":

@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 from .base import ToolParser
+from .deepseek import DeepSeekR1Parser
 from .generic import GenericJsonParser
+from .granite import GraniteParser, Phi4MiniParser
+from .harmony import HarmonyParser
 from .hermes import HermesParser
 from .llama3 import Llama3JsonParser
 from .mistral import MistralParser
 from .pythonic import PythonicParser
 
-# Detection order matters: a Llama template mentions `{"name"`-style JSON *and* may carry other text.
+# Detection order matters: a Llama template mentions `{"name"`-style JSON *and* may carry other text;
+# harmony and DeepSeek templates are checked before the formats whose markers are plainer text.
 PARSERS: dict[str, type[ToolParser]] = {
-    p.name: p for p in (MistralParser, Llama3JsonParser, PythonicParser, HermesParser, GenericJsonParser)
+    p.name: p
+    for p in (
+        HarmonyParser,
+        DeepSeekR1Parser,
+        MistralParser,
+        GraniteParser,
+        Phi4MiniParser,
+        Llama3JsonParser,
+        PythonicParser,
+        HermesParser,
+        GenericJsonParser,
+    )
 }
-ALIASES = {"qwen": "hermes", "llama3": "llama3_json", "generic": "json"}
+ALIASES = {
+    "qwen": "hermes",
+    "qwen2_5": "hermes",
+    "qwen3": "hermes",
+    "smollm3": "hermes",
+    "llama3": "llama3_json",
+    "llama3_1": "llama3_json",
+    "generic": "json",
+    "gpt-oss": "harmony",
+    "gpt_oss": "harmony",
+    "openai": "harmony",
+    "deepseek": "deepseek_r1",
+    "deepseek_v3": "deepseek_r1",
+    "granite3": "granite",
+    "phi4": "phi4_mini",
+    "magistral": "mistral",
+    "llama4": "pythonic",
+}
 
 
 def available_parsers() -> list[str]:
