@@ -142,7 +142,8 @@ def test_all_flags_parse() -> None:
             "--protocols", "anthropic", "--api-key", "k", "--max-tokens", "64", "--max-body-mb", "0.5",
             "--responses-store-max", "10", "--responses-store-ttl", "60", "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
-            "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512"]  # fmt: skip
+            "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512",
+            "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
@@ -151,7 +152,8 @@ def test_all_flags_parse() -> None:
     }  # fmt: skip
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,
-        "max_queue": 0, "cache_ram": 512, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
+        "max_queue": 0, "cache_ram": 512, "cache_dir": "/tmp/kv", "cache_disk": 100, "draft_max": 4,
+        "draft_ngram": 2, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
         "trust_remote_code": True, "allow_pickle": True,
     }  # fmt: skip
 
@@ -185,7 +187,7 @@ def test_bad_value_exits_2_naming_the_flag(
 
 def test_bad_value_messages(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, expected in [
-        (["--tool-parser", "nope"], "unknown tool parser 'nope'; choose one of: hermes, json, llama3_json"),
+        (["--tool-parser", "nope"], "unknown tool parser 'nope'; choose one of: deepseek_r1, granite, harmony, hermes, json"),
         (["--protocols", "openai,grpc"], "unknown protocol 'grpc'; choose from: openai, ollama, anthropic"),
         (["--backend", "foo"], "--backend: unknown 'foo'; choose from: auto, llama.cpp, transformers"),
         (["--log-level", "loud"], "--log-level: unknown 'loud'; choose from: debug, info, warning, error"),

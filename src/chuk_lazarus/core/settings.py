@@ -40,7 +40,7 @@ class ModelSettings(BaseModel):
                            "evicted from the slots, restored when a prompt comes back (0: off)",
                            json_schema_extra={"metavar": "MIB"})  # fmt: skip
     cache_dir: str | None = Field(None, description="llama.cpp backend: also keep prompt states in this "
-                                  "folder, so they survive a restart (off by default)",
+                                  "folder, so they survive a restart (default: off)",
                                   json_schema_extra={"metavar": "DIR"})  # fmt: skip
     cache_disk: int = Field(8192, ge=1, description="llama.cpp backend: MiB the --cache-dir tier may use",
                             json_schema_extra={"metavar": "MIB"})  # fmt: skip

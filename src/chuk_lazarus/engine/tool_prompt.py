@@ -13,6 +13,20 @@ from typing import Any
 from ..core.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
 from .templates import message_to_dict
 
+# How a tool result reaches a model that has no tool turns (measured by bench/agent_loops.py: which
+# of these makes the model answer with the result instead of calling the tool again).
+#   user_label   a user turn "Result of NAME:" and the result
+#   user_nudge   the same, then "Use this result to answer my question."
+#   json_result  a user turn {"tool_results": [{"name", "content"}]}, the calls' own format
+#   restate      user_label, then the user's question again
+#   restate_hint restate, and the system prompt says results come back as user turns
+#   fold         the call's turn is left out; the user's turn says what was called and what it
+#                returned ("add({"a": 2, "b": 3}) returned: 5")
+#   fold_hint    fold, then "Answer with these results."
+RESULT_STYLES = ("user_label", "user_nudge", "json_result", "restate", "restate_hint", "fold", "fold_hint")
+# The one in use; bench/agent_loops.py sets each in turn to measure them (see the README for the rates).
+RESULT_STYLE = "fold"
+
 _FORMAT = '{"tool_calls": [{"name": "<function name>", "arguments": {<the arguments as a JSON object>}}]}'
 _ANSWER = '{"response": "..."}'
 
@@ -63,30 +77,77 @@ def render_without_template_tools(
 ) -> list[dict[str, Any]]:
     """Messages as plain system/user/assistant turns; `system_extra` (the tool instructions) is appended
     to the system prompt, or becomes one."""
+    style = RESULT_STYLE
     names: dict[str, str] = {}
     out: list[dict[str, Any]] = []
+    question = ""  # the user's last own words, for the styles that repeat them after results
+    results: list[tuple[str, str]] = []  # (name, content) of the results since the last user text
+
+    def flush_results() -> None:
+        if results:
+            _add_user_text(out, _results_text(results, style, question))
+            results.clear()
+
+    calls: dict[str, ToolCall] = {}
+    answered = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
     for message in messages:
+        if message.role == "tool":
+            call = calls.get(message.tool_call_id or "")
+            name = message.name or names.get(message.tool_call_id or "", "")
+            if style.startswith("fold") and call is not None:
+                name = f"{call.name}({call.arguments or '{}'})"
+            results.append((name, message.content or ""))
+            continue
+        flush_results()
         if message.role == "assistant" and message.tool_calls:
             for call in message.tool_calls:
                 names[call.id] = call.name
+                calls[call.id] = call
+            if style.startswith("fold") and all(c.id in answered for c in message.tool_calls):
+                # The model is not shown its own call: a small model that sees one copies it.
+                if message.content:
+                    out.append({"role": "assistant", "content": message.content})
+                continue
             content = calls_as_text(message.tool_calls)
             if message.content:
                 content = f"{message.content}\n{content}"
             out.append({"role": "assistant", "content": content})
-        elif message.role == "tool":
-            name = message.name or names.get(message.tool_call_id or "", "")
-            label = f"Result of {name}" if name else "Tool result"
-            _add_user_text(out, f"{label}:\n{message.content or ''}")
         elif message.role == "user":
-            _add_user_text(out, message.content or "")
+            question = message.content or ""
+            _add_user_text(out, question)
         else:
             out.append(message_to_dict(message))
+    flush_results()
+    if system_extra and style == "restate_hint":
+        system_extra += "\nFunction results come back to you as a user message; then answer the user with them."
     if system_extra:
         if out and out[0]["role"] == "system":
             out[0] = {**out[0], "content": f"{out[0]['content']}\n\n{system_extra}".lstrip()}
         else:
             out.insert(0, {"role": "system", "content": system_extra})
     return out
+
+
+def _results_text(results: list[tuple[str, str]], style: str, question: str) -> str:
+    if style == "json_result":
+        items = []
+        for name, content in results:
+            try:
+                value: Any = json.loads(content)
+            except json.JSONDecodeError:
+                value = content
+            items.append({"name": name, "content": value})
+        return json.dumps({"tool_results": items}, ensure_ascii=False)
+    if style.startswith("fold"):
+        text = "\n".join(f"{name} returned: {content}" for name, content in results)
+        return text + ("\nAnswer with these results." if style == "fold_hint" else "")
+    parts = [f"{f'Result of {name}' if name else 'Tool result'}:\n{content}" for name, content in results]
+    text = "\n\n".join(parts)
+    if style == "user_nudge":
+        text += "\n\nUse this result to answer my question."
+    elif style in ("restate", "restate_hint") and question:
+        text += f"\n\nWith this, answer my question: {question}"
+    return text
 
 
 def _add_user_text(out: list[dict[str, Any]], text: str) -> None:
