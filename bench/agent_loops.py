@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chuk_lazarus.core.types import ChatMessage, GenerationRequest, SamplingParams, ToolCall, ToolDefinition
-from chuk_lazarus.engine import ModelEngine
-from chuk_lazarus.engine import tool_prompt
+from chuk_lazarus.engine import ModelEngine, tool_prompt
 
 
 def fn(name: str, description: str, **props: str) -> ToolDefinition:
