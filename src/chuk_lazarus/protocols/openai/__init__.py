@@ -1,4 +1,4 @@
-"""The OpenAI protocol: `/v1/models` and `/v1/chat/completions`."""
+"""The OpenAI protocol: `/v1/models`, `/v1/chat/completions` and `/v1/embeddings`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`. Thin: parse, check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/embeddings` (embeddings.py).
+Thin: parse, check, respond."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from ...engine.client import EngineClient
 from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
+from .embeddings import router as embeddings_router
 from .render import ChatRenderer
 from .schemas import ChatCompletionRequest, to_generation_request
 
 router = APIRouter(prefix="/v1")
+router.include_router(embeddings_router)
 
 
 def _check_model(engine: EngineClient, model: str, *, param: str | None = None) -> None:
