@@ -13,7 +13,8 @@ import struct
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -35,6 +36,17 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
+
+    @field_validator("input", mode="wrap")
+    @classmethod
+    def _one_message(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:  # pydantic lists every union member's complaint; say what is allowed
+            raise PydanticCustomError(
+                "embedding_input",
+                "input must be a string, a list of strings, a list of token ids or a list of token-id lists",
+            ) from None
 
 
 def to_embedding_request(body: EmbeddingsRequest) -> EmbeddingRequest:
