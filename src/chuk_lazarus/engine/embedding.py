@@ -11,10 +11,10 @@ import asyncio
 from ..backends.base import Backend
 from ..core.embedding import EmbeddingRequest, EmbeddingResult
 from ..core.errors import ContextLengthExceeded, InvalidRequest, UnsupportedFeature
+from ..core.types import ModelInfo
 
 
-def check_embeddable(backend: Backend, request: EmbeddingRequest) -> None:
-    info = backend.info
+def check_embeddable(info: ModelInfo, request: EmbeddingRequest) -> None:
     if not info.embedding_length:
         raise UnsupportedFeature(f"model '{info.name}' does not support embeddings", param="model")
     if not request.inputs:
@@ -51,7 +51,7 @@ def tokenize_inputs(backend: Backend, request: EmbeddingRequest) -> list[list[in
 
 
 async def embed(backend: Backend, request: EmbeddingRequest) -> EmbeddingResult:
-    check_embeddable(backend, request)
+    check_embeddable(backend.info, request)
     tokens = await asyncio.to_thread(tokenize_inputs, backend, request)
     vectors = await asyncio.wrap_future(backend.embed(tokens))  # raises Overloaded when the queue is full
     return EmbeddingResult(vectors, sum(len(t) for t in tokens))
