@@ -35,7 +35,7 @@ from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
 from .model import LlamaModel
 
-MAX_SEQS = 64  # inputs per embedding batch (one sequence id each)
+MAX_SEQS = 32  # inputs per embedding batch (one sequence id each)
 
 _POOLING_NAMES = {
     C.LLAMA_POOLING_TYPE_NONE: "none",
