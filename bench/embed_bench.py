@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_bench import DEFAULT_LLAMA_SERVER, ServerProc, free_port, machine  # noqa: E402
+from serve_bench import DEFAULT_LLAMA_SERVER, ServerProc, free_port, machine
 
 WORKLOADS = ("b1", "b32", "c4")
 _SUBJECTS = ("the cat", "a old sailor", "my neighbour", "the committee", "a small robot", "the river", "our team",
@@ -140,8 +140,10 @@ def main() -> int:
 def render(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
     med = {n: {w: statistics.median(v) for w, v in ws.items() if v} for n, ws in results.items()}
     lines = [
-        f"{datetime.date.today().isoformat()} · {machine()} · model {args.model.name} · {args.threads} threads · "
-        f"medians of {args.runs} runs, inputs/s (higher is better)",
+        (
+            f"{datetime.date.today().isoformat()} · {machine()} · model {args.model.name} · "
+            f"{args.threads} threads · medians of {args.runs} runs, inputs/s (higher is better)"
+        ),
         "",
         "| server | " + " | ".join(WORKLOADS) + " |",
         "|---|" + "---|" * len(WORKLOADS),
@@ -151,8 +153,8 @@ def render(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
     if "llama-server" in med:
         ratio = [med["lazarus"][w] / med["llama-server"][w] for w in WORKLOADS]
         lines.append("| lazarus / llama-server | " + " | ".join(f"{r:.2f}x" for r in ratio) + " |")
-    lines += ["", "all runs: " + "; ".join(f"{n} {w} " + "/".join(f"{x:.1f}" for x in v)
-                                           for n, ws in results.items() for w, v in ws.items())]  # fmt: skip
+    runs = "; ".join(f"{n} {w} " + "/".join(f"{x:.1f}" for x in v) for n, ws in results.items() for w, v in ws.items())
+    lines += ["", f"all runs: {runs}"]
     return "\n".join(lines) + "\n"
 
 

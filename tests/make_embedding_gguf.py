@@ -19,11 +19,12 @@ N_FF = 64
 N_LAYER = 2
 N_CTX = 128
 
-_WORDS = (
-    "the a an is are was of to in on and or for with cat cats dog dogs sat mat sun sky blue red "
-    "hello world what capital france paris weather today rain cold warm stock market fell rose "
-    "i you he she it we they this that my your"
-).split()
+_LINES = (
+    "the a an is are was of to in on and or for with cat cats dog dogs sat mat sun sky blue red",
+    "hello world what capital france paris weather today rain cold warm stock market fell rose",
+    "i you he she it we they this that my your",
+)
+_WORDS = [word for line in _LINES for word in line.split()]
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'"
 
 

@@ -12,7 +12,15 @@ from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..embedding import EmbedBatcher
 from ..scheduler import ScheduledBackend, Scheduler
-from .embed import MAX_SEQS, LlamaEmbedRunner, NoGeneration, embedding_pooling, is_embedding_only, n_embd, pooling_name
+from .embed import (
+    MAX_SEQS,
+    LlamaEmbedRunner,
+    NoGeneration,
+    embedding_pooling,
+    is_embedding_only,
+    n_embd,
+    pooling_name,
+)
 from .model import LlamaModel
 from .step import LlamaStepper
 
