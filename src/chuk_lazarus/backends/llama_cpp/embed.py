@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager
 import llama_cpp as C
 import numpy as np
 
-from ...core.errors import GenerationFailed, UnsupportedFeature
+from ...core.errors import GenerationFailed, ModelLoadError, UnsupportedFeature
 from ..base import BackendJob
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
@@ -86,7 +86,7 @@ class LlamaEmbedRunner:
 
     def __init__(self, model: LlamaModel, *, ctx_size: int, threads: int, pooling: int) -> None:
         if pooling == C.LLAMA_POOLING_TYPE_RANK:
-            raise UnsupportedFeature("this model is a reranker (rank pooling), not an embedding model")
+            raise ModelLoadError("this GGUF is a reranker (rank pooling), which lazarus does not serve")
         self.model = model
         self.dims = n_embd(model)
         params = C.llama_context_default_params()
