@@ -187,7 +187,7 @@ def test_an_embedding_gguf_embeds(bert_server: LazarusProcess) -> None:
     alone = np.stack(
         [vectors(client.embeddings.create(model=model, input=t, encoding_format="float"))[0] for t in texts]
     )
-    assert np.allclose(batch, alone, atol=1e-4)  # F32 weights: batch shape barely matters
+    assert np.allclose(batch, alone, atol=1e-3)  # batch shape picks other matmul kernels: ~1e-4 apart
     # [CLS] hello world [SEP]: the model's own special tokens are added.
     assert client.embeddings.create(model=model, input="hello world").usage.prompt_tokens == 4
     ollama_client = ollama.Client(host=bert_server.base_url)
