@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from chuk_lazarus.core.embedding import EmbeddingRequest, EmbeddingResult
+from chuk_lazarus.core.errors import ContextLengthExceeded
 from chuk_lazarus.core.types import (
     Event,
     Finish,
@@ -111,13 +115,14 @@ class FakeEngine:
     aliases: tuple[str, ...] = ()
     requests: list[GenerationRequest] = field(default_factory=list)
     streams: list[FakeGeneration] = field(default_factory=list)  # one per started request
+    embed_requests: list[EmbeddingRequest] = field(default_factory=list)
     loaded_at: float = 1_750_000_000.0
     load_duration_ns: int = 1_000_000
     info: ModelInfo = field(
         default_factory=lambda: ModelInfo(
             name=MODEL, path="/models/fake.gguf", backend="fake", context_length=2048, architecture="llama",
             parameter_count=135_000_000, quantization="F16", file_format="gguf",
-            chat_template="{{ messages }}",
+            chat_template="{{ messages }}", embedding_length=8, pooling="mean",
         )
     )  # fmt: skip
 
@@ -141,8 +146,36 @@ class FakeEngine:
         self.requests.append(request)
         return self.prompt_tokens
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """Scripted embeddings: input i (text or tokens) -> a unit vector of `info.embedding_length`
+        that depends on the input only; one "token" per character or id. The same checks as the engine
+        (engine/embedding.py), on a context of `info.context_length` tokens."""
+        from chuk_lazarus.engine.embedding import check_embeddable
+
+        self.embed_requests.append(request)
+        if self.start_error is not None:
+            raise self.start_error
+        check_embeddable(self.info, request)
+        vectors, tokens = [], 0
+        for i, item in enumerate(request.inputs):
+            ids = [ord(c) for c in item] if isinstance(item, str) else list(item)
+            if len(ids) > self.info.context_length:
+                if not request.truncate:
+                    raise ContextLengthExceeded(f"input[{i}] is too long", param=f"input[{i}]")
+                ids = ids[: self.info.context_length]
+            tokens += len(ids)
+            vectors.append(fake_vector(ids, self.info.embedding_length))
+        return EmbeddingResult(vectors, tokens)
+
     async def aclose(self) -> None:
         pass
+
+
+def fake_vector(ids: Sequence[int], dims: int) -> list[float]:
+    """A unit vector that depends only on `ids` (exact in float32, for base64 round trips)."""
+    raw = [float((sum(ids) * (k + 1)) % 7 + 1) for k in range(dims)]
+    norm = sum(x * x for x in raw) ** 0.5
+    return [float(np.float32(x / norm)) for x in raw]
 
 
 def make_app(engine: FakeEngine, protocols: Sequence[str] = ("openai",), **kwargs: Any) -> Any:

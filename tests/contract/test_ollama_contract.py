@@ -191,8 +191,8 @@ def test_bad_inputs_get_ollama_errors_and_the_server_keeps_serving(
         client.chat(model, messages=[{"role": "user", "content": "what is this?", "images": [b"\x89PNG fake"]}])
     assert info.value.status_code == 400 and "image" in info.value.error
     with pytest.raises(ollama.ResponseError) as info:
-        client.embed(model, "hello")
-    assert info.value.status_code == 400 and "embeddings" in info.value.error
+        client.embed(model, "hello " * 5000, truncate=False)  # longer than the context
+    assert info.value.status_code == 400 and "context" in info.value.error
     with pytest.raises(ollama.ResponseError) as info:
         client.pull("llama3.2")
     assert info.value.status_code == 400

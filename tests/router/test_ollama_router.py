@@ -431,8 +431,9 @@ async def test_timings_are_reported_in_nanoseconds() -> None:
 # ---- embeddings and model management ----------------------------------------------------------------
 
 
-async def test_embeddings_are_a_clear_error() -> None:
-    client = ollama_client(FakeEngine())
+async def test_embeddings_on_a_model_that_cannot_embed_are_a_clear_error() -> None:
+    info = ModelInfo(name=MODEL, path="/m.gguf", backend="fake", context_length=64)  # embedding_length 0
+    client = ollama_client(FakeEngine(info=info))
     with pytest.raises(ollama.ResponseError) as info:
         await client.embed(MODEL, "hello")
     assert info.value.status_code == 400 and "does not support embeddings" in info.value.error

@@ -9,9 +9,11 @@ continue. Backends know nothing about chat templates, tools or protocols.
 from __future__ import annotations
 
 import abc
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..core.errors import UnsupportedFeature
 from ..core.types import LazyTrigger, LoadStats, ModelInfo, SamplingParams
 from .gbnf import schema_to_gbnf
 
@@ -81,6 +83,12 @@ class Backend(abc.ABC):
         """The grammar for JSON valid against `schema`, in the form this backend's sampler takes (GBNF
         for both backends today). Raises `InvalidRequest` naming `param` when it cannot be built."""
         return schema_to_gbnf(schema, param=param)
+
+    def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
+        """Queue `inputs` (token lists that fit the context) for one normalized vector each, computed
+        off the caller's thread and batched with other requests (backends/embedding.py). Raises
+        `Overloaded` at once when the embedding queue is full, `InvalidRequest` for a bad token id."""
+        raise UnsupportedFeature(f"model '{self.info.name}' does not support embeddings", param="model")
 
     def cancel(self, job: BackendJob) -> None:
         """Stop `job` within one step; its sink hears `on_finish("cancelled", …)`."""

@@ -216,6 +216,12 @@ class ModelInfo:
     file_format: str = ""
     chat_template: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Embeddings (core/embedding.py): the vector size (0: this backend does not embed), the pooling
+    # that makes one vector of a sequence, and whether the model generates text at all (a dedicated
+    # embedding model does not: chat and completion requests to it are refused).
+    embedding_length: int = 0
+    pooling: str = ""
+    generates: bool = True
 
 
 @dataclass(frozen=True)

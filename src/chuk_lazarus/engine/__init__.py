@@ -1,5 +1,6 @@
 """The protocol-neutral engine: requests in, events out. Imports nothing from HTTP or protocols."""
 
+from ..core.embedding import EmbeddingRequest, EmbeddingResult
 from ..core.settings import ModelSettings
 from ..core.types import (
     ChatMessage,
@@ -25,6 +26,8 @@ from .generation import Generation, fold_events
 
 __all__ = [
     "ChatMessage",
+    "EmbeddingRequest",
+    "EmbeddingResult",
     "EngineClient",
     "Event",
     "Finish",

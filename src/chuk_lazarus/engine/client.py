@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from ..core.embedding import EmbeddingRequest, EmbeddingResult
 from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, ModelInfo
 
 
@@ -57,5 +58,9 @@ class EngineClient(Protocol):
         input, context length, overload) raise here, before any event."""
 
     async def count_tokens(self, request: GenerationRequest) -> int: ...
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """One L2-normalized vector per input. Errors about the request (empty input, too long,
+        `dimensions`, overload, a model that cannot embed) raise before any work."""
 
     async def aclose(self) -> None: ...

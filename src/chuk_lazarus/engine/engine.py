@@ -19,8 +19,11 @@ from typing import Any
 
 from ..backends.base import Backend, BackendJob
 from ..backends.delivery import LoopPoster
+from ..core.embedding import EmbeddingRequest, EmbeddingResult
+from ..core.errors import UnsupportedFeature
 from ..core.settings import ModelSettings
 from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, ModelInfo
+from .embedding import embed
 from .generation import Generation, Posted, fold_events
 from .prompt import PromptPlan, plan_prompt
 from .sink import QueueSink
@@ -102,6 +105,12 @@ class ModelEngine:
         """Plan `request` once and queue its `n` choices; errors about the request itself (bad input,
         context length, overload) raise here, before any event, so a protocol can still answer with a
         plain error. With a seed, choice i samples with seed + i, so the choices differ."""
+        if not self.info.generates:
+            raise UnsupportedFeature(
+                f"model '{self.model_name}' is an embedding model and does not generate text; "
+                "use /v1/embeddings or /api/embed",
+                param="model",
+            )
         plan = await self.plan(request)
         loop = asyncio.get_running_loop()
         poster = self._posters.get(loop)
@@ -145,6 +154,11 @@ class ModelEngine:
 
     async def agenerate(self, request: GenerationRequest) -> GenerationResult:
         return await fold_events(self.astream(request))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """One normalized vector per input (engine/embedding.py); bad input, context length and a
+        full queue raise before any work."""
+        return await embed(self.backend, request)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.backend.close)

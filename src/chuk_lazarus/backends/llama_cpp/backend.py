@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as C
 
-from ...core.errors import ModelLoadError
+from ...core.errors import InvalidRequest, ModelLoadError
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
+from ..embedding import EmbedBatcher
 from ..scheduler import ScheduledBackend, Scheduler
 from .disk_cache import DiskCache, fingerprint
+from .embed import (
+    MAX_SEQS,
+    LlamaEmbedRunner,
+    NoGeneration,
+    embedding_pooling,
+    is_embedding_only,
+    n_embd,
+    pooling_name,
+)
 from .model import LlamaModel
-from .step import LlamaStepper, Slot, Speculation
+from .step import LlamaStepper, Speculation
 
 # The file-type numbers llama.cpp writes into `general.file_type`, for /api/show and banners.
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -27,8 +39,12 @@ class LlamaCppBackend(ScheduledBackend):
         self.model = LlamaModel(path)
         ctx_size = settings.context_for(self.model.n_ctx_train)
         threads = settings.threads or os.cpu_count() or 1
+        generates = not is_embedding_only(self.model)
+        if not generates:  # an encoder's positions end at its trained context
+            ctx_size = min(ctx_size, self.model.n_ctx_train or ctx_size)
+        pooling = embedding_pooling(self.model)
         disk = None
-        if settings.cache_dir:
+        if settings.cache_dir and generates:
             try:
                 disk = DiskCache(
                     Path(settings.cache_dir).expanduser(),
@@ -38,21 +54,34 @@ class LlamaCppBackend(ScheduledBackend):
             except OSError as exc:
                 self.model.close()
                 raise ModelLoadError(f"--cache-dir {settings.cache_dir} cannot be used: {exc}") from exc
+        self.stepper: LlamaStepper | NoGeneration = NoGeneration()
         try:
-            self.stepper = LlamaStepper(
-                self.model,
-                ctx_size=ctx_size,
-                parallel=settings.parallel,
-                threads=threads,
-                batch_size=settings.batch_size,
-                cache_ram_bytes=settings.cache_ram * 1024 * 1024,
-                speculation=Speculation(settings.draft_max, settings.draft_ngram),
-                disk_cache=disk,
+            if generates:
+                self.stepper = LlamaStepper(
+                    self.model,
+                    ctx_size=ctx_size,
+                    parallel=settings.parallel,
+                    threads=threads,
+                    batch_size=settings.batch_size,
+                    cache_ram_bytes=settings.cache_ram * 1024 * 1024,
+                    speculation=Speculation(settings.draft_max, settings.draft_ngram),
+                    disk_cache=disk,
+                )
+            # See embed.py: made at load for an embedding model, on first use for a chat model.
+            model = self.model
+            self.embedder = EmbedBatcher(
+                lambda: LlamaEmbedRunner(model, ctx_size=ctx_size, threads=threads, pooling=pooling),
+                max_seqs=MAX_SEQS,
+                max_tokens=ctx_size,
+                max_queue=settings.max_queue,
+                name="lazarus-llama-cpp-embed",
+                eager=not generates,
             )
         except Exception:
+            self.stepper.close()
             self.model.close()
             raise
-        self.scheduler: Scheduler[Slot] = Scheduler(
+        self.scheduler: Scheduler[Any] = Scheduler(
             self.stepper,
             slots=settings.parallel,
             context=ctx_size,
@@ -72,7 +101,10 @@ class LlamaCppBackend(ScheduledBackend):
             parameter_count=self.model.n_params,
             quantization=_FILE_TYPES.get(int(file_type), file_type) if file_type else "",
             file_format="gguf",
-            chat_template=template,
+            chat_template=template if generates else "",
+            embedding_length=n_embd(self.model),
+            pooling=pooling_name(pooling),
+            generates=generates,
             extra={
                 "description": self.model.description(),
                 "context_length_train": self.model.n_ctx_train,
@@ -88,6 +120,15 @@ class LlamaCppBackend(ScheduledBackend):
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)
 
+    def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
+        n_vocab = self.model.n_vocab
+        for i, tokens in enumerate(inputs):
+            if any(t < 0 or t >= n_vocab for t in tokens):
+                raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
+                                     param=f"input[{i}]")  # fmt: skip
+        return self.embedder.submit(inputs)
+
     def free(self) -> None:
+        self.embedder.close()
         self.stepper.close()
         self.model.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...core.errors import InvalidRequest
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
+from ..embedding import EmbedBatcher
 from ..scheduler import ScheduledBackend, Scheduler
 from .loading import load_model, require_extra
 from .vocab import Vocabulary
@@ -44,6 +47,19 @@ class TransformersBackend(ScheduledBackend):
             max_queue=settings.max_queue,
             name="lazarus-transformers",
         )
+        from .embed import TransformersEmbedRunner, sentence_transformers_pooling
+
+        pooling = sentence_transformers_pooling(path) or "mean"
+        pad_id = self.tokenizer.pad_token_id
+        model, device = self.model, loaded.device
+        # Lazily, on the first embedding request (no memory is held for it until then).
+        self.embedder = EmbedBatcher(
+            lambda: TransformersEmbedRunner(model, device=device, pooling=pooling, pad_id=int(pad_id or 0)),
+            max_seqs=32,
+            max_tokens=ctx_size,
+            max_queue=settings.max_queue,
+            name="lazarus-transformers-embed",
+        )
         template = self.tokenizer.chat_template or ""
         if isinstance(template, dict):  # some tokenizers carry several named templates
             template = template.get("default") or next(iter(template.values()), "")
@@ -68,6 +84,8 @@ class TransformersBackend(ScheduledBackend):
                 "threads": torch.get_num_threads(),
                 "architectures": list(getattr(self.model.config, "architectures", None) or []),
             },
+            embedding_length=int(getattr(config, "hidden_size", 0) or 0),
+            pooling=pooling,
         )
 
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
@@ -76,5 +94,14 @@ class TransformersBackend(ScheduledBackend):
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)
 
+    def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
+        n_vocab = int(self.model.get_input_embeddings().num_embeddings)
+        for i, tokens in enumerate(inputs):
+            if any(t < 0 or t >= n_vocab for t in tokens):
+                raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
+                                     param=f"input[{i}]")  # fmt: skip
+        return self.embedder.submit(inputs)
+
     def free(self) -> None:
+        self.embedder.close()
         self.model = None

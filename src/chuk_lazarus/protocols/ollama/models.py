@@ -157,6 +157,13 @@ def show(engine: EngineClient) -> dict[str, Any]:
         "template": info.chat_template,
         "details": details(info),
         "model_info": model_info,
-        "capabilities": ["completion", "tools"],
+        "capabilities": capabilities(info),
         "modified_at": iso(mtime),
     }
+
+
+def capabilities(info: ModelInfo) -> list[str]:
+    """What `/api/show` says the model can do; clients (LangChain, Open WebUI) gate features on it."""
+    if not info.generates:
+        return ["embedding"]
+    return ["completion", "tools"]

@@ -1,5 +1,6 @@
 """Ollama routes: `/`, `/api/version`, `/api/tags`, `/api/show`, `/api/ps`, `/api/chat`, `/api/generate`,
-and honest refusals for what a one-model server cannot do (embeddings, pull, create, copy, delete, push).
+`/api/embed` and `/api/embeddings` (embed.py), and honest refusals for what a one-model server cannot
+do (pull, create, copy, delete, push).
 Thin: parse, call the engine, render."""
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from . import models
+from .embed import router as embed_router
 from .render import Kind, OllamaRenderer, ndjson
 from .schemas import (
     ChatRequest,
     CopyRequest,
-    EmbedRequest,
     GenerateRequest,
     ModelRequest,
     chat_to_generation,
@@ -36,6 +37,7 @@ NDJSON = "application/x-ndjson"
 _ZERO_DURATION = re.compile(r"^\s*[-+]?0*(\.0*)?\s*(ns|us|µs|ms|s|m|h)?\s*$")
 
 router = APIRouter()
+router.include_router(embed_router)  # /api/embed, /api/embeddings
 
 
 # ---- discovery ------------------------------------------------------------------------------------
@@ -112,19 +114,6 @@ def _is_zero(keep_alive: Any) -> bool:
 
 
 # ---- what a one-model server does not do ----------------------------------------------------------
-
-
-@router.post("/api/embed")
-@router.post("/api/embeddings")
-async def embed(request: Request) -> Response:
-    engine = engine_of(request)
-    body = validate_as(EmbedRequest, await read_json_object(request))
-    models.check_model(engine, body.model)
-    raise UnsupportedFeature(
-        f"model '{body.model}' does not support embeddings: this server serves one text-generation model; "
-        "use an embedding model server for /api/embed",
-        param="model",
-    )
 
 
 @router.post("/api/pull")

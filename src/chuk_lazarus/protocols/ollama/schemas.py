@@ -144,10 +144,6 @@ class CopyRequest(_Model):
     destination: str = ""
 
 
-class EmbedRequest(_Model):
-    model: str = ""
-
-
 # ---- conversion -----------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The OpenAI protocol: `/v1/models`, `/v1/chat/completions` and `/v1/responses`."""
+"""The OpenAI protocol: `/v1/models`, `/v1/chat/completions`, `/v1/responses` and `/v1/embeddings`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, and the Responses API routes
-(`responses/router.py`). Thin: parse, check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, the Responses API routes
+(`responses/router.py`) and `POST /v1/embeddings` (embeddings.py). Thin: parse, check, respond."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from .checks import check_model
+from .embeddings import router as embeddings_router
 from .render import ChatRenderer
 from .responses.router import router as responses_router
 from .schemas import ChatCompletionRequest, to_generation_request
 
 router = APIRouter(prefix="/v1")
+router.include_router(embeddings_router)
 
 
 @router.get("/models")
