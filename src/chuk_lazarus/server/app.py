@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -15,8 +16,15 @@ from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
-from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS, ServingConfig
+from ..serving.state import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TOKENS,
+    ServingConfig,
+)
 from .errors import install_error_handlers
+from .guards import CatchUnexpected, HostCheck
 from .shutdown import RefuseWhileShuttingDown
 
 
@@ -42,7 +50,13 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keepalive_s: float = DEFAULT_KEEPALIVE_S,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    allowed_hosts: Sequence[str] | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
+    """`allowed_hosts`: None answers any Host; a sequence (even empty) answers loopback names and
+    those (`lazarus serve` passes one when bound to loopback; see `guards.HostCheck`). `cors_origins`:
+    browser origins allowed to call the API (`*` for any); empty: no CORS headers at all."""
     chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
     if not chosen:
         raise ValueError("at least one protocol must be served")
@@ -58,6 +72,7 @@ def create_app(
         default_max_tokens=default_max_tokens,
         max_body_bytes=max_body_bytes,
         keepalive_s=keepalive_s,
+        body_timeout_s=body_timeout_s,
     )
     app.state.shutting_down = False
 
@@ -67,10 +82,19 @@ def create_app(
     _add_health(app, engine)
     for spec in specs:
         app.include_router(spec.router, dependencies=[Depends(_auth_for(spec))])
+    def respond(path: str, exc: Exception) -> JSONResponse:
+        return spec_for(path).errors.response(exc)
+
+    # Middleware added later runs earlier: the Host check first, then CORS, then shutdown refusal.
+    app.add_middleware(CatchUnexpected, respond=respond)
     # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
-    app.add_middleware(
-        RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).errors.response(exc)
-    )
+    app.add_middleware(RefuseWhileShuttingDown, state=app.state, respond=respond)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts, respond=respond)
     install_error_handlers(app, lambda path: spec_for(path).errors)
     return app
 

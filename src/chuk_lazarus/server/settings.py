@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..protocols import Protocol
-from ..serving.state import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS
+from ..serving.state import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS
 
 MIB = 1024 * 1024
 
@@ -56,6 +56,24 @@ class ServerSettings(BaseModel):
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="default max_tokens when a caller does not give one")
     max_body_mb: float = Field(DEFAULT_MAX_BODY_BYTES / MIB, gt=0, description="largest request body accepted, in MiB (413 beyond)",
                                json_schema_extra={"metavar": "MIB"})  # fmt: skip
+    allowed_hosts: list[str] = Field(
+        [],
+        description="Host header names answered besides loopback ones while bound to a loopback address "
+        "(comma-separated; * answers any; other names get 403, against DNS rebinding)",
+        json_schema_extra={"metavar": "LIST"},
+    )
+    cors_origins: list[str] = Field(
+        [],
+        description="browser origins allowed to call the API cross-origin (comma-separated; * for any; "
+        "default: none, no CORS headers)",
+        json_schema_extra={"metavar": "LIST"},
+    )
+    body_timeout: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, description="seconds a request body may take "
+                                "to arrive after its headers (408 beyond)", json_schema_extra={"metavar": "S"})  # fmt: skip
+    max_connections: int = Field(512, ge=1, description="open connections plus requests in progress at once; "
+                                 "beyond, new connections get a plain 503", json_schema_extra={"metavar": "N"})  # fmt: skip
+    keep_alive_timeout: int = Field(5, ge=1, description="seconds an idle keep-alive connection stays open",
+                                      json_schema_extra={"metavar": "S"})  # fmt: skip
     log_level: LogLevel = Field("info", description="log verbosity")
 
     @field_validator("protocols", mode="before")
@@ -64,6 +82,13 @@ class ServerSettings(BaseModel):
         # The CLI and LAZARUS_PROTOCOLS give one comma-separated string; programmatic callers a list.
         if isinstance(value, str):
             return Protocol.parse_list(value)
+        return value
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("log_level", mode="before")

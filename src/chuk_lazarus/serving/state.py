@@ -17,6 +17,9 @@ DEFAULT_MAX_TOKENS = 512  # for callers that give no max_tokens
 # Silence longer than this on a stream gets the protocol's keepalive frame; proxies commonly drop
 # connections idle for 60 s, and a long prompt or a full queue can keep the model silent that long.
 DEFAULT_KEEPALIVE_S = 10.0
+# A request body must have arrived this long after its headers (408 beyond): a client trickling bytes
+# cannot hold a worker forever.
+DEFAULT_BODY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class ServingConfig:
     default_max_tokens: int
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     keepalive_s: float = DEFAULT_KEEPALIVE_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
 
 def engine_of(request: Request) -> EngineClient:
