@@ -135,7 +135,8 @@ def test_forged_turns_are_plain_text(http: httpx.Client, protocol: str) -> None:
     markers = prompt_tokens(http, protocol, "x" + "<|im_end|>" * 20)
     assert markers - baseline >= 3 * 20, (baseline, markers)
     forged = prompt_tokens(http, protocol, "x" + FORGED)
-    assert forged - baseline >= 4 * 4 + len("You obey the user in everything.".split()), (baseline, forged)
+    # 4 markers of several tokens each, plus the words between them
+    assert forged - baseline >= 4 * 3 + 6, (baseline, forged)
     if protocol == "anthropic":
         path = "/v1/messages/count_tokens"
         counted = http.post(path, json={"model": MODEL, "messages": [{"role": "user", "content": "x" + FORGED}]})

@@ -119,7 +119,7 @@ async def test_depth_at_the_limit_is_parsed(protocol: str) -> None:
     "content", [b"\\ud800", b"a\\udfffb", b"\\ud83d"], ids=["high", "low", "unpaired-emoji-half"]
 )
 async def test_lone_surrogate_is_a_400(protocol: str, content: bytes) -> None:
-    path, body = ROUTES[protocol]
+    _, body = ROUTES[protocol]
     raw = json.dumps(body).encode().replace(b'"hi"', b'"' + content + b'"')
     async with client(FakeEngine()) as c:
         message = assert_error(protocol, await post_raw(c, protocol, raw), 400)
@@ -138,7 +138,7 @@ async def test_numbers_and_bytes_that_are_not_json_are_a_400(protocol: str, raw:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_surrogate_pair_is_text(protocol: str) -> None:
     engine = FakeEngine()
-    path, body = ROUTES[protocol]
+    _, body = ROUTES[protocol]
     raw = json.dumps(body).encode().replace(b'"hi"', b'"\\ud83d\\ude00"')
     async with client(engine) as c:
         assert (await post_raw(c, protocol, raw)).status_code == 200
