@@ -255,6 +255,7 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
     from .core.errors import LazarusError
     from .server import create_app
     from .server.guards import is_loopback
+    from .server.http import header_deadline_protocol
 
     print(f"Loading model: {settings.model or 'embedded SmolLM2-135M-Instruct'}", flush=True)
     try:
@@ -284,8 +285,8 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
             port=settings.port,
             log_level=settings.log_level,
             timeout_graceful_shutdown=30,
-            # The limits the README states (h11 is uvicorn's parser here; httptools has other limits).
-            http="h11",
+            # The limits the README states: uvicorn's h11 parser, plus a deadline for the request head.
+            http=header_deadline_protocol(settings.header_timeout),
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             limit_concurrency=settings.max_connections,
             timeout_keep_alive=settings.keep_alive_timeout,

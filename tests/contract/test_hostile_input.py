@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.contract, pytest.mark.timeout(900)]
 
 PROTOCOLS = ("openai", "ollama", "anthropic")
 BODY_TIMEOUT_S = 2
+HEADER_TIMEOUT_S = 3
 MODEL = EMBEDDED_MODEL_NAME
 
 
@@ -36,7 +37,10 @@ def request_for(protocol: str, content: str = "Say hi.", **extra: Any) -> tuple[
 
 @pytest.fixture(scope="module")
 def server(serve: Serve) -> Iterator[LazarusProcess]:
-    process = serve("--protocols", "openai,ollama,anthropic", "--parallel", "2", "--body-timeout", str(BODY_TIMEOUT_S))
+    process = serve(
+        "--protocols", "openai,ollama,anthropic", "--parallel", "2", "--body-timeout", str(BODY_TIMEOUT_S),
+        "--header-timeout", str(HEADER_TIMEOUT_S),
+    )  # fmt: skip
     yield process
     process.stop()
 
@@ -180,3 +184,26 @@ def test_slow_client(server: LazarusProcess, http: httpx.Client, protocol: str) 
     answer = _slow_request(server, path, json.dumps(body).encode())
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     still_serves(http, protocol)
+
+
+def test_slow_headers(server: LazarusProcess, http: httpx.Client) -> None:
+    """A request head trickled slower than --header-timeout: a bare 408, the connection closed."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        answer = b""
+        try:
+            while time.monotonic() - started < HEADER_TIMEOUT_S + 10:
+                sock.sendall(b"X-Slow: 1\r\n")
+                time.sleep(0.5)
+        except OSError:  # closed by the server
+            pass
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:  # a reset after the answer: what was read is what counts
+            pass
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert HEADER_TIMEOUT_S - 0.5 <= time.monotonic() - started <= HEADER_TIMEOUT_S + 5
+    for protocol in PROTOCOLS:
+        still_serves(http, protocol)

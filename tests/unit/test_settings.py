@@ -143,13 +143,13 @@ def test_all_flags_parse() -> None:
             "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
             "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512",
-            "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7",
+            "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7", "--header-timeout", "3",
             "--max-connections", "9", "--keep-alive-timeout", "2"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
         "protocols": [Protocol.ANTHROPIC], "api_key": "k", "max_tokens": 64, "max_body_mb": 0.5,
-        "allowed_hosts": ["a.example", "b.example"], "cors_origins": ["http://x.example"], "body_timeout": 7.0,
+        "allowed_hosts": ["a.example", "b.example"], "cors_origins": ["http://x.example"], "header_timeout": 3.0, "body_timeout": 7.0,
         "max_connections": 9, "keep_alive_timeout": 2, "log_level": "debug",
     }  # fmt: skip
     assert model.model_dump() == {

@@ -68,6 +68,8 @@ class ServerSettings(BaseModel):
         "default: none, no CORS headers)",
         json_schema_extra={"metavar": "LIST"},
     )
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send a request's "
+                                  "line and headers (a bare 408 and close beyond)", json_schema_extra={"metavar": "S"})  # fmt: skip
     body_timeout: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, description="seconds a request body may take "
                                 "to arrive after its headers (408 beyond)", json_schema_extra={"metavar": "S"})  # fmt: skip
     max_connections: int = Field(512, ge=1, description="open connections plus requests in progress at once; "
