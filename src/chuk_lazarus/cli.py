@@ -271,8 +271,8 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
             default_max_tokens=settings.max_tokens,
             max_body_bytes=settings.max_body_bytes,
             body_timeout_s=settings.body_timeout,
-            allowed_hosts=settings.allowed_hosts if is_loopback(settings.host) or settings.allowed_hosts else None,
-            cors_origins=settings.cors_origins,
+            allowed_hosts=(settings.allowed_hosts or []) if is_loopback(settings.host) or settings.allowed_hosts else None,
+            cors_origins=settings.cors_origins or (),
         )
         if not is_loopback(settings.host) and not settings.api_key:
             logging.getLogger("chuk_lazarus").warning(

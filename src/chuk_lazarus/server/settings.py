@@ -56,16 +56,16 @@ class ServerSettings(BaseModel):
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="default max_tokens when a caller does not give one")
     max_body_mb: float = Field(DEFAULT_MAX_BODY_BYTES / MIB, gt=0, description="largest request body accepted, in MiB (413 beyond)",
                                json_schema_extra={"metavar": "MIB"})  # fmt: skip
-    allowed_hosts: list[str] = Field(
-        [],
+    allowed_hosts: list[str] | None = Field(
+        None,
         description="Host header names answered besides loopback ones while bound to a loopback address "
-        "(comma-separated; * answers any; other names get 403, against DNS rebinding)",
+        "(comma-separated; * answers any; other names get 403, against DNS rebinding) (default: none)",
         json_schema_extra={"metavar": "LIST"},
     )
-    cors_origins: list[str] = Field(
-        [],
+    cors_origins: list[str] | None = Field(
+        None,
         description="browser origins allowed to call the API cross-origin (comma-separated; * for any; "
-        "default: none, no CORS headers)",
+        "without it, no CORS headers) (default: none)",
         json_schema_extra={"metavar": "LIST"},
     )
     header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send a request's "
