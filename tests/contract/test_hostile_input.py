@@ -207,3 +207,23 @@ def test_slow_headers(server: LazarusProcess, http: httpx.Client) -> None:
     assert HEADER_TIMEOUT_S - 0.5 <= time.monotonic() - started <= HEADER_TIMEOUT_S + 5
     for protocol in PROTOCOLS:
         still_serves(http, protocol)
+
+
+DEEP_ARGUMENTS = "[" * 1200 + "]" * 1200  # nested inside a string, past json.loads' own recursion limit
+
+
+@pytest.mark.parametrize("protocol", ["openai", "ollama"])
+def test_deep_json_inside_tool_call_arguments(http: httpx.Client, protocol: str) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": DEEP_ARGUMENTS}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "tool_name": "f", "content": "ok"},
+    ]
+    path, body = request_for(protocol)
+    response = http.post(path, json={**body, "messages": messages})
+    if protocol == "openai":  # arguments that are not usable JSON are shown to the model as the text they are
+        assert response.status_code == 200, response.text
+    else:  # Ollama's arguments are an object; a string must parse as one
+        assert_error(protocol, response, 400)
+    still_serves(http, protocol)

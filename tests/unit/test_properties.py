@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -29,7 +30,7 @@ def _cuts(data: Any, length: int) -> list[int]:
 
 def _split(seq: Any, cuts: list[int]) -> list[Any]:
     edges = [0, *cuts, len(seq)]
-    return [seq[a:b] for a, b in zip(edges, edges[1:])]
+    return [seq[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def _run(pieces: list[bytes], stops: tuple[str, ...]) -> tuple[str, str | None]:

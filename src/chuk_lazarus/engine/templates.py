@@ -15,6 +15,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..core.errors import InvalidRequest
+from ..core.jsondepth import loads_bounded
 from ..core.types import ChatMessage, ToolDefinition
 
 # Used when the model carries no template at all: ChatML, the most common convention.
@@ -52,8 +53,8 @@ def message_to_dict(message: ChatMessage) -> dict[str, Any]:
         calls = []
         for call in message.tool_calls:
             try:
-                arguments: Any = json.loads(call.arguments) if call.arguments else {}
-            except json.JSONDecodeError:
+                arguments: Any = loads_bounded(call.arguments) if call.arguments else {}
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
                 arguments = call.arguments
             calls.append({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}})
         out["tool_calls"] = calls

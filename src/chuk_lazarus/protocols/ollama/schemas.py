@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ...core.errors import InvalidRequest, UnsupportedFeature
 from ...core.ids import new_call_id
+from ...core.jsondepth import loads_bounded
 from ...core.types import (
     ChatMessage,
     GenerationRequest,
@@ -266,8 +267,8 @@ def _call(call: ToolCallIn, param: str) -> ToolCall:
     args = call.function.arguments
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
+            args = loads_bounded(args) if args.strip() else {}
+        except (ValueError, RecursionError):
             raise InvalidRequest("tool call arguments must be a JSON object", param=param) from None
     return ToolCall(call.id or new_call_id(), call.function.name, json.dumps(args, ensure_ascii=False))
 
