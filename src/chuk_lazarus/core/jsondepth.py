@@ -8,6 +8,8 @@ sum's maximum is taken with numpy: linear and in C.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 MAX_JSON_DEPTH = 64  # nested arrays/objects, the top-level one counting as 1
@@ -31,7 +33,7 @@ def json_depth(data: bytes) -> int:
     return int(np.cumsum(steps).max())
 
 
-def loads_bounded(text: str, max_depth: int = MAX_JSON_DEPTH) -> object:
+def loads_bounded(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """`json.loads(text)`, refusing (ValueError) text that nests deeper than `max_depth`."""
     import json
 
