@@ -33,6 +33,8 @@ BANNER_RULE = "=" * 60
 # On SIGTERM, how long requests in flight may take to finish before the server stops anyway.
 DRAIN_TIMEOUT_S = 30.0
 ENV_PREFIX = "LAZARUS_"
+# Request line plus headers, at most (h11's default, stated in the README): larger is a 400 from uvicorn.
+MAX_HEADER_BYTES = 16 * 1024
 _ENV_NOTE = (
     "Every option can also be set by an environment variable LAZARUS_<NAME> (e.g. LAZARUS_API_KEY); "
     "a flag wins over the variable."
@@ -252,6 +254,8 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
 
     from .core.errors import LazarusError
     from .server import create_app
+    from .server.guards import is_loopback
+    from .server.http import header_deadline_protocol
 
     print(f"Loading model: {settings.model or 'embedded SmolLM2-135M-Instruct'}", flush=True)
     try:
@@ -268,8 +272,11 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
             max_body_bytes=settings.max_body_bytes,
             responses_store_max=settings.responses_store_max,
             responses_store_ttl=settings.responses_store_ttl,
+            body_timeout_s=settings.body_timeout,
+            allowed_hosts=(settings.allowed_hosts or []) if is_loopback(settings.host) or settings.allowed_hosts else None,
+            cors_origins=settings.cors_origins or (),
         )
-        if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
+        if not is_loopback(settings.host) and not settings.api_key:
             logging.getLogger("chuk_lazarus").warning(
                 "serving on %s without --api-key: anyone who can reach this address can use the model",
                 settings.host,
@@ -280,6 +287,11 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
             port=settings.port,
             log_level=settings.log_level,
             timeout_graceful_shutdown=30,
+            # The limits the README states: uvicorn's h11 parser, plus a deadline for the request head.
+            http=header_deadline_protocol(settings.header_timeout),
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            limit_concurrency=settings.max_connections,
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
         from .server.shutdown import DrainingServer
 

@@ -28,7 +28,7 @@ class ScriptedBackend(Backend):
         self.cancelled: list[BackendJob] = []
         self.queue_wait_s = 0.0
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:
         self.tokenized += 1
         return list(text.encode())
 

@@ -143,12 +143,16 @@ def test_all_flags_parse() -> None:
             "--responses-store-max", "10", "--responses-store-ttl", "60", "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
             "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512",
-            "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2"]  # fmt: skip
+            "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2",
+            "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7", "--header-timeout", "3",
+            "--max-connections", "9", "--keep-alive-timeout", "2"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
         "protocols": [Protocol.ANTHROPIC], "api_key": "k", "max_tokens": 64, "max_body_mb": 0.5,
-        "responses_store_max": 10, "responses_store_ttl": 60.0, "log_level": "debug",
+        "responses_store_max": 10, "responses_store_ttl": 60.0,
+        "allowed_hosts": ["a.example", "b.example"], "cors_origins": ["http://x.example"], "header_timeout": 3.0, "body_timeout": 7.0,
+        "max_connections": 9, "keep_alive_timeout": 2, "log_level": "debug",
     }  # fmt: skip
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,

@@ -68,8 +68,9 @@ class Backend(abc.ABC):
     eos_token: str
 
     @abc.abstractmethod
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
-        """Tokens for `text`; special-token markup in `text` (e.g. `<|im_start|>`) is parsed."""
+    def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        """Tokens for `text`. `parse_special`: special-token markup in `text` (e.g. `<|im_start|>`)
+        becomes those tokens; without it, it is tokenized as the plain text it is."""
 
     @abc.abstractmethod
     def token_bytes(self, token: int) -> bytes:

@@ -11,7 +11,9 @@ message text) to its own status code and error body, once, in its `errors.py`.
     │   └── ModelNotFound         the request names a model we do not serve (404)
     ├── MethodNotAllowed          the route exists, not with this method (405)
     ├── AuthError                 missing or wrong credentials (401)
+    ├── Forbidden                 not served to this caller, e.g. a foreign Host header (403)
     ├── RequestTooLarge           the body is over the size limit (413)
+    ├── RequestTimeout            the body did not arrive in time (408)
     ├── Overloaded                the admission queue is full; retry later (503 / Anthropic 529)
     ├── ModelLoadError            the model could not be found, fetched or loaded (CLI exit)
     └── GenerationFailed          the backend failed while generating (500)
@@ -57,7 +59,15 @@ class AuthError(LazarusError):
     pass
 
 
+class Forbidden(LazarusError):
+    pass
+
+
 class RequestTooLarge(LazarusError):
+    pass
+
+
+class RequestTimeout(LazarusError):
     pass
 
 

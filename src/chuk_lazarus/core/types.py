@@ -114,7 +114,10 @@ class GenerationRequest:
 
     messages: tuple[ChatMessage, ...] = ()
     prompt: str | None = None
-    max_tokens: int | None = None  # None: the engine's default
+    max_tokens: int | None = None  # None: until the context is full
+    # True when `max_tokens` is the server's default rather than the caller's: it is then cut to the room
+    # the prompt leaves. A caller's own max_tokens that does not fit is refused (400), as OpenAI does.
+    max_tokens_is_default: bool = False
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: tuple[str, ...] = ()
     tools: tuple[ToolDefinition, ...] = ()
@@ -211,6 +214,7 @@ class ModelInfo:
     backend: str
     context_length: int  # per sequence
     architecture: str = ""
+    vocab_size: int = 0  # token ids are 0 .. vocab_size-1; 0: unknown (nothing is checked against it)
     parameter_count: int = 0
     quantization: str = ""
     file_format: str = ""

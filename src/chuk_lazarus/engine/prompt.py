@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..backends.base import Backend
-from ..core.errors import ContextLengthExceeded, InvalidRequest
+from ..core.errors import InvalidRequest
 from ..core.types import GenerationRequest, LazyTrigger
-from . import constraints, tool_plan
+from ..tools.validate import check_schema
+from . import constraints, limits, tool_plan
+from .chat_tokens import tokenize_chat
 from .output import PlainText, TextParser
 from .templates import ChatTemplate
 
@@ -30,6 +32,7 @@ def plan_prompt(
     request: GenerationRequest, template: ChatTemplate, backend: Backend, *, tool_parser: str | None = None
 ) -> PromptPlan:
     """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`)."""
+    limits.check_request(request, backend.info)
     grammar = None
     triggers: tuple[LazyTrigger, ...] = ()
     make_parser: Callable[[], TextParser] = PlainText
@@ -41,21 +44,17 @@ def plan_prompt(
             raise InvalidRequest("messages must not be empty", param="messages")
         tools = tool_plan.plan_tools(request, template, tool_parser, schema_grammar=backend.schema_grammar)
         grammar, triggers, make_parser = tools.grammar, tools.grammar_triggers, tools.make_parser
-        text = template.render(
-            tools.messages, tools=tools.template_tools, add_generation_prompt=request.add_generation_prompt
+        text, tokens = tokenize_chat(
+            template,
+            tools.messages,
+            backend,
+            tools=tools.template_tools,
+            add_generation_prompt=request.add_generation_prompt,
         )
-        # The template writes any BOS itself; tokenizing must not add a second one.
-        tokens = backend.tokenize(text, add_special=False)
-    context = backend.info.context_length
-    if len(tokens) >= context:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {context} tokens. However, your messages resulted in "
-            f"{len(tokens)} tokens. Please reduce the length of the messages.",
-            param="messages",
-        )
-    room = context - len(tokens)
-    max_tokens = room if request.max_tokens is None else min(request.max_tokens, room)
+    max_tokens = limits.max_tokens_for(request, len(tokens), backend.info.context_length)
     if request.prompt is not None:
+        if request.response_format.schema is not None:
+            check_schema(request.response_format.schema, param="response_format.json_schema.schema")
         grammar = constraints.grammar_for_response_format(request.response_format, backend.schema_grammar)
     return PromptPlan(
         text=text,

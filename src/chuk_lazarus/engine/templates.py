@@ -23,6 +23,7 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..core.errors import InvalidRequest
+from ..core.jsondepth import loads_bounded
 from ..core.types import ChatMessage, ToolDefinition
 
 # Used when the model carries no template at all: ChatML, the most common convention.
@@ -93,8 +94,8 @@ def message_to_dict(message: ChatMessage, *, reasoning: str | None = None) -> di
         calls = []
         for call in message.tool_calls:
             try:
-                arguments: Any = json.loads(call.arguments) if call.arguments else {}
-            except json.JSONDecodeError:
+                arguments: Any = loads_bounded(call.arguments) if call.arguments else {}
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
                 arguments = call.arguments
             if isinstance(arguments, dict):
                 arguments = JsonArguments(arguments)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..core.jsondepth import loads_bounded
 from ..core.types import ChatMessage, ToolCall, ToolChoice, ToolDefinition
 from .templates import message_to_dict
 
@@ -65,8 +66,8 @@ def calls_as_text(calls: tuple[ToolCall, ...]) -> str:
     rendered = []
     for call in calls:
         try:
-            arguments: Any = json.loads(call.arguments) if call.arguments else {}
-        except json.JSONDecodeError:
+            arguments: Any = loads_bounded(call.arguments) if call.arguments else {}
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             arguments = call.arguments
         rendered.append({"name": call.name, "arguments": arguments})
     return json.dumps({"tool_calls": rendered}, ensure_ascii=False)

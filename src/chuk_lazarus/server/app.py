@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -16,6 +17,7 @@ from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
 from ..serving.state import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_KEEPALIVE_S,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_TOKENS,
@@ -24,6 +26,7 @@ from ..serving.state import (
     ServingConfig,
 )
 from .errors import install_error_handlers
+from .guards import CatchUnexpected, HostCheck
 from .shutdown import RefuseWhileShuttingDown
 
 
@@ -51,7 +54,13 @@ def create_app(
     keepalive_s: float = DEFAULT_KEEPALIVE_S,
     responses_store_max: int = DEFAULT_RESPONSES_STORE_MAX,
     responses_store_ttl: float = DEFAULT_RESPONSES_STORE_TTL,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    allowed_hosts: Sequence[str] | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
+    """`allowed_hosts`: None answers any Host; a sequence (even empty) answers loopback names and
+    those (`lazarus serve` passes one when bound to loopback; see `guards.HostCheck`). `cors_origins`:
+    browser origins allowed to call the API (`*` for any); empty: no CORS headers at all."""
     chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
     if not chosen:
         raise ValueError("at least one protocol must be served")
@@ -69,6 +78,7 @@ def create_app(
         keepalive_s=keepalive_s,
         responses_store_max=responses_store_max,
         responses_store_ttl=responses_store_ttl,
+        body_timeout_s=body_timeout_s,
     )
     app.state.shutting_down = False
 
@@ -78,10 +88,19 @@ def create_app(
     _add_health(app, engine)
     for spec in specs:
         app.include_router(spec.router, dependencies=[Depends(_auth_for(spec))])
+    def respond(path: str, exc: Exception) -> JSONResponse:
+        return spec_for(path).errors.response(exc)
+
+    # Middleware added later runs earlier: the Host check first, then CORS, then shutdown refusal.
+    app.add_middleware(CatchUnexpected, respond=respond)
     # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
-    app.add_middleware(
-        RefuseWhileShuttingDown, state=app.state, respond=lambda path, exc: spec_for(path).errors.response(exc)
-    )
+    app.add_middleware(RefuseWhileShuttingDown, state=app.state, respond=respond)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts, respond=respond)
     install_error_handlers(app, lambda path: spec_for(path).errors)
     return app
 

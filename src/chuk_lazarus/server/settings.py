@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..protocols import Protocol
 from ..serving.state import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_TOKENS,
     DEFAULT_RESPONSES_STORE_MAX,
@@ -68,6 +69,26 @@ class ServerSettings(BaseModel):
     responses_store_ttl: float = Field(DEFAULT_RESPONSES_STORE_TTL, gt=0,
                                        description="seconds a stored response is kept after it was created",
                                        json_schema_extra={"metavar": "SECONDS"})  # fmt: skip
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host header names answered besides loopback ones while bound to a loopback address "
+        "(comma-separated; * answers any; other names get 403, against DNS rebinding) (default: none)",
+        json_schema_extra={"metavar": "LIST"},
+    )
+    cors_origins: list[str] | None = Field(
+        None,
+        description="browser origins allowed to call the API cross-origin (comma-separated; * for any; "
+        "without it, no CORS headers) (default: none)",
+        json_schema_extra={"metavar": "LIST"},
+    )
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send a request's "
+                                  "line and headers (a bare 408 and close beyond)", json_schema_extra={"metavar": "S"})  # fmt: skip
+    body_timeout: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, description="seconds a request body may take "
+                                "to arrive after its headers (408 beyond)", json_schema_extra={"metavar": "S"})  # fmt: skip
+    max_connections: int = Field(512, ge=1, description="open connections plus requests in progress at once; "
+                                 "beyond, new connections get a plain 503", json_schema_extra={"metavar": "N"})  # fmt: skip
+    keep_alive_timeout: int = Field(5, ge=1, description="seconds an idle keep-alive connection stays open",
+                                      json_schema_extra={"metavar": "S"})  # fmt: skip
     log_level: LogLevel = Field("info", description="log verbosity")
 
     @field_validator("protocols", mode="before")
@@ -76,6 +97,13 @@ class ServerSettings(BaseModel):
         # The CLI and LAZARUS_PROTOCOLS give one comma-separated string; programmatic callers a list.
         if isinstance(value, str):
             return Protocol.parse_list(value)
+        return value
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("log_level", mode="before")

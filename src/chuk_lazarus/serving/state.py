@@ -20,6 +20,9 @@ DEFAULT_KEEPALIVE_S = 10.0
 # Stored Responses-API responses (for `previous_response_id`): how many, and for how long (seconds).
 DEFAULT_RESPONSES_STORE_MAX = 1000
 DEFAULT_RESPONSES_STORE_TTL = 24 * 3600.0
+# A request body must have arrived this long after its headers (408 beyond): a client trickling bytes
+# cannot hold a worker forever.
+DEFAULT_BODY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class ServingConfig:
     keepalive_s: float = DEFAULT_KEEPALIVE_S
     responses_store_max: int = DEFAULT_RESPONSES_STORE_MAX
     responses_store_ttl: float = DEFAULT_RESPONSES_STORE_TTL
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
 
 def engine_of(request: Request) -> EngineClient:

@@ -13,6 +13,14 @@ from jsonschema.exceptions import SchemaError
 from ..core.errors import InvalidRequest
 from ..core.types import GenerationRequest
 
+# Bounds on one schema (tool parameters, a response format), OpenAI's structured-output limits where it
+# has them (5,000 properties, 1,000 enum values); deeper or larger schemas are a 400 before any grammar
+# is built. The request body's own depth limit (64) comes first.
+MAX_SCHEMA_DEPTH = 32  # nested JSON objects/arrays inside one schema
+MAX_SCHEMA_PROPERTIES = 5_000  # property names, over the whole schema
+MAX_SCHEMA_ENUM_VALUES = 1_000  # enum entries plus consts, over the whole schema
+MAX_SCHEMA_NODES = 100_000  # objects, arrays and values, over the whole schema
+
 
 def validate_request(request: GenerationRequest) -> None:
     seen: set[str] = set()
@@ -34,11 +42,45 @@ def check_schema(schema: Any, *, param: str, want_object: bool = False) -> None:
         raise InvalidRequest("the schema must be a JSON object", param=param)
     if want_object and schema.get("type", "object") != "object":
         raise InvalidRequest("function parameters must be a schema of type object", param=param)
+    check_schema_size(schema, param=param)
     try:
         jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
+        _check_refs(schema, schema, active=(), path=(), param=param)
     except SchemaError as exc:
         raise InvalidRequest(f"invalid JSON schema: {exc.message}", param=param) from None
-    _check_refs(schema, schema, active=(), path=(), param=param)
+    except RecursionError:  # a chain of thousands of $refs
+        raise InvalidRequest("the schema's $refs nest too deeply", param=param) from None
+
+
+def check_schema_size(schema: dict[str, Any], *, param: str) -> None:
+    """The bounds above, checked without recursion."""
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    nodes = properties = enum_values = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_SCHEMA_DEPTH:
+            raise InvalidRequest(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels", param=param)
+        if nodes > MAX_SCHEMA_NODES:
+            raise InvalidRequest(f"the schema has more than {MAX_SCHEMA_NODES} nodes", param=param)
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                properties += len(node["properties"])
+            if isinstance(node.get("enum"), list):
+                enum_values += len(node["enum"])
+            enum_values += "const" in node
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+    if properties > MAX_SCHEMA_PROPERTIES:
+        raise InvalidRequest(
+            f"the schema has {properties} properties; at most {MAX_SCHEMA_PROPERTIES} are allowed", param=param
+        )
+    if enum_values > MAX_SCHEMA_ENUM_VALUES:
+        raise InvalidRequest(
+            f"the schema has {enum_values} enum/const values; at most {MAX_SCHEMA_ENUM_VALUES} are allowed",
+            param=param,
+        )
 
 
 def _check_tool_choice(request: GenerationRequest, names: set[str]) -> None:

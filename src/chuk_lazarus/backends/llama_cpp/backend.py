@@ -98,6 +98,7 @@ class LlamaCppBackend(ScheduledBackend):
             backend="llama.cpp",
             context_length=ctx_size,
             architecture=self.model.meta("general.architecture") or "",
+            vocab_size=self.model.n_vocab,
             parameter_count=self.model.n_params,
             quantization=_FILE_TYPES.get(int(file_type), file_type) if file_type else "",
             file_format="gguf",
@@ -114,8 +115,10 @@ class LlamaCppBackend(ScheduledBackend):
             },
         )
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
-        return self.model.tokenize(text, add_special=add_special and self.model.adds_bos)
+    def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        return self.model.tokenize(
+            text, add_special=add_special and self.model.adds_bos, parse_special=parse_special
+        )
 
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)

@@ -72,6 +72,7 @@ class TransformersBackend(ScheduledBackend):
             backend="transformers",
             context_length=ctx_size,
             architecture=str(getattr(config, "model_type", "") or ""),
+            vocab_size=self.vocab.n_vocab,
             parameter_count=sum(p.numel() for p in self.model.parameters()),
             quantization=_DTYPE_LABELS.get(dtype_name, dtype_name),
             file_format="safetensors",
@@ -88,8 +89,9 @@ class TransformersBackend(ScheduledBackend):
             pooling=pooling,
         )
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+    def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:
+        encoded = self.tokenizer(text, add_special_tokens=add_special, split_special_tokens=not parse_special)
+        return list(encoded["input_ids"])
 
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)

@@ -16,6 +16,7 @@ class Vocabulary:
         self.tokenizer = tokenizer
         self.eos_ids = _eos_ids(tokenizer, model)
         n_vocab = max(len(tokenizer), int(getattr(model.config.get_text_config(), "vocab_size", 0) or 0))
+        self.n_vocab = n_vocab
         self._lltokenizer = make_lltokenizer(tokenizer, sorted(self.eos_ids), n_vocab)
         self._special = set(tokenizer.all_special_ids) | {
             i for i, t in tokenizer.added_tokens_decoder.items() if t.special

@@ -31,7 +31,9 @@ ERRORS = ErrorTable(
         E.NotFound: ErrorKind(404, "not_found_error"),
         # Anthropic says it "may use invalid_request_error for other 4XX status codes".
         E.MethodNotAllowed: ErrorKind(405, "invalid_request_error"),
+        E.Forbidden: ErrorKind(403, "permission_error"),
         E.RequestTooLarge: ErrorKind(413, "request_too_large"),
+        E.RequestTimeout: ErrorKind(408, "timeout_error"),
         E.Overloaded: ErrorKind(529, "overloaded_error"),
         E.GenerationFailed: ErrorKind(500, "api_error"),
     },

@@ -25,6 +25,7 @@ from ...core.types import (
     ToolDefinition,
     stop_strings,
 )
+from ...engine.limits import MAX_CONTENT_PARTS
 
 
 class _Model(BaseModel):
@@ -93,7 +94,7 @@ Block = Annotated[
 
 class MessageParam(_Model):
     role: Literal["user", "assistant"]
-    content: str | list[Block]
+    content: str | Annotated[list[Block], Field(max_length=MAX_CONTENT_PARTS)]
 
 
 # ---- tools -------------------------------------------------------------------------------------

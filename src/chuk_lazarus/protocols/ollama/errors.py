@@ -18,7 +18,9 @@ ERRORS = ErrorTable(
         E.NotFound: ErrorKind(404),  # includes ModelNotFound
         E.MethodNotAllowed: ErrorKind(405),
         E.AuthError: ErrorKind(401),
+        E.Forbidden: ErrorKind(403),
         E.RequestTooLarge: ErrorKind(413),
+        E.RequestTimeout: ErrorKind(408),
         E.Overloaded: ErrorKind(503),  # Ollama: "server busy, please try again.  maximum pending requests exceeded"
         E.GenerationFailed: ErrorKind(500),
     },

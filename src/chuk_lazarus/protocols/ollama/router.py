@@ -5,6 +5,7 @@ Thin: parse, call the engine, render."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ _ZERO_DURATION = re.compile(r"^\s*[-+]?0*(\.0*)?\s*(ns|us|µs|ms|s|m|h)?\s*$")
 
 router = APIRouter()
 router.include_router(embed_router)  # /api/embed, /api/embeddings
+log = logging.getLogger(__name__)
 
 
 # ---- discovery ------------------------------------------------------------------------------------
@@ -97,7 +99,13 @@ async def _reply(
     *,
     empty: bool,
 ) -> Response:
-    models.check_model(engine_of(request), body.model)
+    engine = engine_of(request)
+    models.check_model(engine, body.model)
+    num_ctx = body.options.num_ctx if body.options else None
+    if num_ctx is not None and num_ctx > engine.info.context_length:
+        # The context is allocated once at load; a request cannot grow it (nor make us allocate).
+        log.info("num_ctx %d is above the server's context of %d tokens; using %d",
+                 num_ctx, engine.info.context_length, engine.info.context_length)  # fmt: skip
     renderer = OllamaRenderer(kind, body.model, want_logprobs=body.logprobs, started_ns=arrived)
     generation = to_generation(body, default_max_tokens=config_of(request).default_max_tokens)
     if empty:  # no messages / no prompt: Ollama's way of loading or unloading the model

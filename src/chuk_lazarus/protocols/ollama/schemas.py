@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ...core.errors import InvalidRequest, UnsupportedFeature
 from ...core.ids import new_call_id
+from ...core.jsondepth import loads_bounded
 from ...core.types import (
     ChatMessage,
     GenerationRequest,
@@ -55,7 +56,7 @@ class Options(_Model):
     num_predict: int | None = None  # <= 0: no limit but the context window (-1 and -2 in Ollama)
     stop: str | list[str] | None = None
     seed: int | None = None
-    num_ctx: int | None = Field(default=None, ge=1)  # load-time: accepted, the model keeps its context
+    num_ctx: int | None = Field(default=None, ge=1)  # load-time: the model keeps its context (see router)
     repeat_penalty: float | None = Field(default=None, ge=0.0)
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
@@ -193,6 +194,7 @@ def _common(body: _GenerationBase, default_max_tokens: int) -> dict[str, Any]:
         max_tokens = opts.num_predict if opts.num_predict > 0 else None
     return {
         "max_tokens": max_tokens,
+        "max_tokens_is_default": opts.num_predict is None,
         "sampling": SamplingParams(
             temperature=DEFAULT_TEMPERATURE if opts.temperature is None else opts.temperature,
             top_p=DEFAULT_TOP_P if opts.top_p is None else opts.top_p,
@@ -261,8 +263,8 @@ def _call(call: ToolCallIn, param: str) -> ToolCall:
     args = call.function.arguments
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
+            args = loads_bounded(args) if args.strip() else {}
+        except (ValueError, RecursionError):
             raise InvalidRequest("tool call arguments must be a JSON object", param=param) from None
     return ToolCall(call.id or new_call_id(), call.function.name, json.dumps(args, ensure_ascii=False))
 

@@ -24,6 +24,7 @@ from ...core.types import (
     ToolDefinition,
     stop_strings,
 )
+from ...engine.limits import MAX_CONTENT_PARTS
 
 MAX_N = 8
 MAX_STOP = 4
@@ -44,7 +45,7 @@ class OtherPart(_Model):
     type: str
 
 
-Content = Union[str, list[TextPart | OtherPart]]
+Content = Union[str, Annotated[list[TextPart | OtherPart], Field(max_length=MAX_CONTENT_PARTS)]]
 
 
 def content_text(content: Content | None, *, param: str) -> str | None:
@@ -179,6 +180,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
     return GenerationRequest(
         messages=tuple(_message(m, f"messages[{i}]") for i, m in enumerate(body.messages)),
         max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
+        max_tokens_is_default=body.max_completion_tokens is None and body.max_tokens is None,
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,

@@ -173,6 +173,7 @@ def to_generation_request(
     return GenerationRequest(
         messages=tuple(messages),
         max_tokens=body.max_output_tokens or default_max_tokens,
+        max_tokens_is_default=body.max_output_tokens is None,
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,
@@ -221,6 +222,7 @@ _ENGINE_PARAMS = (
     (re.compile(r"^tools\[(\d+)\]\.function\."), r"tools[\1]."),
     (re.compile(r"^response_format\.json_schema\.schema$"), "text.format.schema"),
     (re.compile(r"^response_format(\..*)?$"), "text.format"),
+    (re.compile(r"^max_tokens$"), "max_output_tokens"),
 )
 
 
