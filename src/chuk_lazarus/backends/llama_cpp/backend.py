@@ -44,6 +44,7 @@ class LlamaCppBackend(ScheduledBackend):
         )
         template = self.model.meta("tokenizer.chat_template") or ""
         file_type = self.model.meta("general.file_type")
+        self.vocab_size = self.model.n_vocab
         self.bos_token = self.model.token_text(self.model.bos)
         self.eos_token = self.model.token_text(self.model.eos)
         self.info = ModelInfo(
@@ -70,6 +71,9 @@ class LlamaCppBackend(ScheduledBackend):
 
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)
+
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        return self.model.fim_tokens()
 
     def free(self) -> None:
         self.stepper.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ class Slot:
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
+    # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
+    # (the first output row of its chunk, and the prompt token each row predicts).
+    prompt_lps: list[RawLogprob] | None = None
+    scoring: tuple[int, list[int]] | None = None
 
     @property
     def busy(self) -> bool:
@@ -108,10 +113,15 @@ class LlamaStepper:
             return Wait.DEFER
         slot, source = placement.slot, placement.source
         assert isinstance(slot, Slot) and (source is None or isinstance(source, Slot))
+        scored = job.prompt_logprobs is not None
+        if scored:  # every prompt position's logits are needed, so none of it comes from a cache
+            placement, source = dataclasses.replace(placement, reuse=0, source=None), None
         # What the slot holds past the part this prompt keeps is about to go: keep it in RAM first.
         self._save(slot, keep=placement.reuse if source is None else 0)
         reuse = self._reuse(slot, placement.reuse, source)
-        reuse = self._restore(slot, job.prompt_tokens, reuse)
+        if not scored:
+            reuse = self._restore(slot, job.prompt_tokens, reuse)
+        slot.prompt_lps = [] if scored else None
         # Plain greedy rows share one argmax; anything else gets its own chain (raises on a bad grammar).
         slot.sampler = None
         if not (job.sampling.plain_greedy and not job.grammar):
@@ -135,6 +145,12 @@ class LlamaStepper:
         greedy: np.ndarray | None = None
         if any(s.sampler is None for s in active):
             greedy = self._logits(C.llama_get_logits(self.ctx), self.batch.n_outputs).argmax(axis=1)
+        for slot in self.slots:
+            if slot.scoring is not None and slot.prompt_lps is not None and slot.job is not None:
+                first, targets = slot.scoring
+                rows = self._logits(C.llama_get_logits(self.ctx), self.batch.n_outputs)[first : first + len(targets)]
+                slot.prompt_lps += prompt_logprobs(rows, targets, slot.job.prompt_logprobs or 0)
+                slot.scoring = None
         sampled: list[Sampled[Slot]] = []
         for slot in active:
             assert slot.job is not None
@@ -146,7 +162,9 @@ class LlamaStepper:
             top_n = slot.job.logprobs
             logprob = self._logprob(slot.batch_index, token, top_n) if top_n is not None else None
             slot.next_token = token
-            sampled.append(Sampled(slot, token, logprob))
+            scored = tuple(slot.prompt_lps) if slot.prompt_lps is not None else None
+            slot.prompt_lps = None  # delivered once, with the first token
+            sampled.append(Sampled(slot, token, logprob, scored))
         return sampled
 
     def release(self, seq: Slot) -> None:
@@ -157,6 +175,7 @@ class LlamaStepper:
         seq.sampler = None
         seq.job = None
         seq.next_token = None
+        seq.prompt_lps = seq.scoring = None
         seq.batch_index = seq.output_row = -1
         seq.last_used = self.decodes
 
@@ -243,7 +262,10 @@ class LlamaStepper:
                 take = min(len(slot.pending), batch.room)
                 chunk, slot.pending = slot.pending[:take], slot.pending[take:]
                 last = not slot.pending
-                row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
+                scored = slot.prompt_lps is not None
+                if scored:  # row i predicts the prompt token after chunk[i] (the last row: the output)
+                    slot.scoring = (batch.n_outputs, chunk[1:] + slot.pending[:1])
+                row = batch.add(chunk, len(slot.cached), slot.seq_id, last, want_all=scored)
                 slot.cached.extend(chunk)
                 if last:
                     slot.batch_index, slot.output_row = batch.n - 1, row
@@ -266,3 +288,19 @@ class LlamaStepper:
             best = best[np.argsort(-logits[best])]
             top = tuple((int(t), float(logits[t] - logz)) for t in best)
         return RawLogprob(float(logits[token] - logz), top)
+
+
+def prompt_logprobs(rows: np.ndarray, targets: list[int], top_n: int) -> list[RawLogprob]:
+    """The logprob of `targets[i]` under row i of `rows` (logits), with the `top_n` best of that row."""
+    out: list[RawLogprob] = []
+    for row, target in zip(rows, targets):
+        logits = row.astype(np.float64)
+        peak = logits.max()
+        logz = peak + np.log(np.exp(logits - peak).sum())
+        top: tuple[tuple[int, float], ...] = ()
+        if top_n > 0:
+            best = np.argpartition(-logits, top_n)[:top_n]
+            best = best[np.argsort(-logits[best])]
+            top = tuple((int(t), float(logits[t] - logz)) for t in best)
+        out.append(RawLogprob(float(logits[target] - logz), top))
+    return out

@@ -29,6 +29,7 @@ class TransformersBackend(ScheduledBackend):
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.vocab = Vocabulary(self.tokenizer, self.model)
+        self.vocab_size = self.vocab.size
         config = self.model.config.get_text_config()
         trained = int(getattr(config, "max_position_embeddings", 0) or 0)
         ctx_size = settings.context_for(trained)
@@ -75,6 +76,9 @@ class TransformersBackend(ScheduledBackend):
 
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)
+
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        return self.vocab.fim_tokens()
 
     def free(self) -> None:
         self.model = None

@@ -1,4 +1,5 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`. Thin: parse, check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`. Thin: parse,
+check, respond."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ...engine.client import EngineClient
 from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
+from .completions import CompletionRequest, to_generation_requests
+from .completions_render import CompletionRenderer
 from .render import ChatRenderer
 from .schemas import ChatCompletionRequest, to_generation_request
 
@@ -55,3 +58,17 @@ async def chat_completions(request: Request) -> Response:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
     return await respond(request, generation, renderer, stream=body.stream)
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    body = validate_as(CompletionRequest, await read_json_object(request))
+    _check_model(engine_of(request), body.model, param="model")
+    generations = to_generation_requests(body, default_max_tokens=config_of(request).default_max_tokens)
+    renderer = CompletionRenderer(
+        model=body.model,
+        n=body.n,
+        want_logprobs=body.logprobs is not None,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )
+    return await respond(request, generations, renderer, stream=body.stream)
