@@ -61,7 +61,7 @@ class EngineClient(Protocol):
 
     async def count_tokens(self, request: GenerationRequest) -> int: ...
 
-    async def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+    async def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
         """The tokens the model would read for `request`, as `start` plans it."""
 
     async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]: ...

@@ -97,9 +97,9 @@ class ModelEngine:
         )
 
     async def count_tokens(self, request: GenerationRequest) -> int:
-        return len(await self.prompt_tokens(request))
+        return len(await self.prompt_token_ids(request))
 
-    async def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+    async def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
         """The tokens the model would read for `request` (its template, tools and all)."""
         return (await self.plan(request)).tokens
 

@@ -14,7 +14,7 @@ text (what evaluation harnesses send).
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -27,12 +27,9 @@ MAX_LOGPROBS = 5
 # Choices in one request (prompts x n): each is a sequence in the backend's queue.
 MAX_CHOICES = 64
 
-Prompt = Union[str, list[str], list[int], list[list[int]]]
-
-
 class CompletionRequest(_Model):
     model: str
-    prompt: Prompt
+    prompt: str | list[Any]  # checked by `prompts_of`, for errors that name the bad element
     suffix: str | None = None
     max_tokens: int | None = Field(default=None, ge=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -61,23 +58,30 @@ class CompletionRequest(_Model):
         return value
 
 
-def prompts_of(prompt: Prompt) -> list[str | tuple[int, ...]]:
-    """The request's prompts, each a text or a token list, in the order their choices are numbered."""
+def prompts_of(prompt: str | list[Any]) -> list[str | tuple[int, ...]]:
+    """The request's prompts, each a text or a token list, in the order their choices are numbered:
+    a string, a list of strings, a list of token ids, or a list of token-id lists (not mixed)."""
     if isinstance(prompt, str):
         return [prompt]
     if not prompt:
         raise InvalidRequest("prompt must not be an empty list", param="prompt")
-    if all(isinstance(p, int) for p in prompt):
-        return [tuple(p for p in prompt if isinstance(p, int))]
-    out: list[str | tuple[int, ...]] = []
-    for i, item in enumerate(prompt):
-        if isinstance(item, list):
-            if not item:
-                raise InvalidRequest(f"prompt[{i}] must not be an empty token list", param=f"prompt[{i}]")
-            out.append(tuple(item))
-        elif isinstance(item, str):
-            out.append(item)
-    return out
+    if all(_is_token(p) for p in prompt):
+        return [tuple(prompt)]
+    if all(isinstance(p, str) for p in prompt):
+        return list(prompt)
+    if all(isinstance(p, list) for p in prompt):
+        for i, item in enumerate(prompt):
+            if not item or not all(_is_token(t) for t in item):
+                raise InvalidRequest(f"prompt[{i}] must be a non-empty list of token ids", param=f"prompt[{i}]")
+        return [tuple(item) for item in prompt]
+    raise InvalidRequest(
+        "prompt must be a string, a list of strings, a list of token ids or a list of token-id lists",
+        param="prompt",
+    )
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def to_generation_requests(body: CompletionRequest, *, default_max_tokens: int) -> list[GenerationRequest]:

@@ -52,7 +52,7 @@ async def tokenize(request: Request) -> JSONResponse:
     if body.messages is not None:
         chat = ChatCompletionRequest(model=engine.model_name, messages=body.messages, tools=body.tools)
         generation = to_generation_request(chat, default_max_tokens=1)
-        tokens = await engine.prompt_tokens(
+        tokens = await engine.prompt_token_ids(
             dataclasses.replace(generation, add_generation_prompt=body.add_generation_prompt)
         )
     else:
