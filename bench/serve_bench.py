@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import signal
 import socket
 import statistics
@@ -50,11 +51,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/workloads.py, 
 from workloads import (
     MULTITURN_MAX_TOKENS,
     TOPICS,
+    CpuMeter,
     ReuseSizes,
     WorkloadResult,
     process_cpu_s,
     run_agent,
     run_clients,
+    run_copy,
     run_multiturn,
     run_rounds,
 )
@@ -117,6 +120,12 @@ class ServerProc:
 
 
 def make_server(name: str, args: argparse.Namespace) -> ServerProc:
+    if name in args.variants:  # a named server with extra flags, e.g. lazarus without drafting
+        base, extra = args.variants[name]
+        server = make_server(base, args)
+        server.name = name
+        server.command += extra
+        return server
     port = free_port()
     model, threads, parallel, ctx = str(args.model), str(args.threads), str(args.parallel), args.ctx_per_seq
     env = None
@@ -216,6 +225,8 @@ async def run_server(server: ServerProc, args: argparse.Namespace, run: int) -> 
             out.update(await run_rounds(url, args.sizes, salt, pid, args.max_tokens))
         elif workload == "multiturn":
             out.update(await run_multiturn(url, args.sizes, salt, pid))
+        elif workload == "copy":
+            out["copy"] = CpuMeter(pid).charge(await run_copy(url, salt, args.copy_max_tokens))
         elif workload == "agent":
             out.update(await run_agent(url, args.sizes, salt, pid, args.shared_max_tokens))
         else:
@@ -272,12 +283,18 @@ def table(summary: Summary, workloads: list[str]) -> str:
         for s in summary.runs:
             if w in summary.runs[s]:
                 lines.append(f"| {w} | {s} | " + " | ".join(cell(summary, s, w, *c[1:]) for c in COLUMNS) + " |")
-    variants = [s for s in summary.runs if s.startswith("lazarus@")]
-    if "llama-server" in summary.runs:
-        for ours in [s for s in ("lazarus", *variants) if s in summary.runs]:
-            lines += ["", *ratios(summary, workloads, ours, "llama-server")]
-    for other in variants[1:]:
-        lines += ["", *ratios(summary, workloads, other, variants[0])]
+    # Ours: lazarus, lazarus@SOURCE, lazarus-VARIANT; peers: llama-server and llama-server-VARIANT.
+    ours = [s for s in summary.runs if s.startswith("lazarus")]
+    peers = [s for s in summary.runs if s.startswith("llama-server")]
+    for peer in peers:
+        for mine in ours:
+            lines += ["", *ratios(summary, workloads, mine, peer)]
+    # A before/after pair, or a feature alone (lazarus against lazarus-nodraft).
+    sources = [s for s in ours if s.startswith("lazarus@")]
+    pairs = [(other, sources[0]) for other in sources[1:]]
+    pairs += [("lazarus", other) for other in ours if other.startswith("lazarus-") and "lazarus" in ours]
+    for mine, other in pairs:
+        lines += ["", *ratios(summary, workloads, mine, other)]
     return "\n".join(lines)
 
 
@@ -330,18 +347,30 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shared-max-tokens", type=int, default=16, help="shared and agent")
     parser.add_argument("--reuse-scale", type=float, default=1.0,
                         help="shrink rounds/multiturn/agent (prompts, conversations, clients) for a smoke test")  # fmt: skip
+    parser.add_argument("--copy-max-tokens", type=int, default=160, help="copy")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write every run's raw numbers here")
     parser.add_argument("--write", type=Path, default=None, help="write the report (markdown) here")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=BASE:FLAGS",
+                        help="also run server BASE with extra FLAGS as NAME, e.g. "
+                             "'lazarus-nodraft=lazarus:--draft-max 0' or "
+                             "'llama-server-ngram=llama-server:--spec-type ngram-simple' (repeatable; name peers llama-server-* and ours lazarus-* for the ratio tables)")  # fmt: skip
     parser.add_argument("--source", action="append", default=[], metavar="NAME=DIR",
                         help="also run lazarus from another checkout's src/ as server lazarus@NAME (repeatable; "
                              "runs alternate, so a before/after pair shares one sitting)")  # fmt: skip
     args = parser.parse_args()
+    args.variants = {}
+    for item in args.variant:
+        name, _, rest = item.partition("=")
+        base, _, extra = rest.partition(":")
+        if base not in SERVERS or not name or name in SERVERS:
+            parser.error(f"--variant {item!r}: NAME=BASE:FLAGS with BASE one of {', '.join(SERVERS)}")
+        args.variants[name] = (base, shlex.split(extra))
     args.sources = {f"lazarus@{n}": d for n, _, d in (item.partition("=") for item in args.source)}
     default = ",".join([*(f"c{c}" for c in args.concurrency.split(",")), "shared"])
     args.workloads = [w for w in (args.workloads or default).split(",") if w]
     for w in args.workloads:
-        if w not in ("shared", *REUSE) and not (w[:1] == "c" and w[1:].isdigit() and int(w[1:]) > 0):
+        if w not in ("shared", "copy", *REUSE) and not (w[:1] == "c" and w[1:].isdigit() and int(w[1:]) > 0):
             parser.error(f"unknown workload {w!r}")
     if not 0 < args.reuse_scale <= 1:
         parser.error("--reuse-scale must be in (0, 1]")
@@ -389,7 +418,7 @@ def reuse_line(args: argparse.Namespace) -> str | None:
 
 def main() -> int:
     args = parse_args()
-    names = [n for n in args.servers.split(",") if n] + list(args.sources)
+    names = [n for n in args.servers.split(",") if n] + list(args.sources) + list(args.variants)
     if "llama-server" in names and not args.llama_server.exists():
         print(f"llama-server not found at {args.llama_server}; see bench/README.md (skipping it)", file=sys.stderr)
         names.remove("llama-server")

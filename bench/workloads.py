@@ -10,6 +10,8 @@ prompts once more of them have gone by than its slots hold:
              (the model's own earlier answers included) and one new user message. The turns of all
              conversations interleave, so between two turns of one conversation the others have used
              more slots than the server has
+  copy       c1, answers that reuse the prompt's own text: repeat, rewrite or extract from a passage
+             made fresh for every run (what prompt-lookup drafting is for)
   agent      one long system prompt listing tool definitions as text, short distinct questions, in
              rounds of concurrent requests (agent1 cold, agent2-3 the later rounds)
 
@@ -419,3 +421,31 @@ async def run_agent(
     if later:
         out[f"agent2-{sizes.agent_rounds}"] = meter.charge(summarize(later, later_s))
     return out
+
+
+# ---- copy-heavy -----------------------------------------------------------------------------------
+
+COPY_TASKS = (
+    "Repeat the following passage exactly, word for word:",
+    "Rewrite the following passage, keeping every sentence but changing 'the' to 'this' where it fits:",
+    "Extract every sentence of the following passage that mentions a number, one per line, unchanged:",
+    "Copy the following passage, then add one sentence at the end:",
+)
+
+
+def copy_passage(seed: str, k: int) -> str:
+    """A fresh passage per run: numbered facts about topics, so no cache on either side has seen it."""
+    topics = [TOPICS[(k * 5 + i) % len(TOPICS)] for i in range(6)]
+    return " ".join(
+        f"Fact {seed}-{i}: the {t} of district {k * 7 + i} were counted at {(k + 3) * (i + 11)} in the "
+        f"spring survey, and the results were sent to the regional office." for i, t in enumerate(topics)
+    )
+
+
+async def run_copy(url: str, salt: str, max_tokens: int, requests: int = 8) -> WorkloadResult:
+    """One client, one request at a time: each asks for an answer made mostly of the prompt's text."""
+    prompts = [
+        [{"role": "user", "content": f"{COPY_TASKS[k % len(COPY_TASKS)]}\n\n{copy_passage(salt, k)}"}]
+        for k in range(requests)
+    ]
+    return await run_clients(url, [prompts], max_tokens)

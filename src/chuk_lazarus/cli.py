@@ -308,6 +308,8 @@ async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
             api_key=settings.api_key,
             default_max_tokens=settings.max_tokens,
             max_body_bytes=settings.max_body_bytes,
+            responses_store_max=settings.responses_store_max,
+            responses_store_ttl=settings.responses_store_ttl,
         )
         if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
             logging.getLogger("chuk_lazarus").warning(

@@ -7,6 +7,8 @@ Q4_1, as in tests/conftest.py `exact_args`: its outputs do not depend on what el
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chuk_lazarus.core.types import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
 from chuk_lazarus.engine import ModelEngine
 
@@ -72,3 +74,37 @@ async def test_a_prompt_reuses_only_the_tokens_it_shares_with_a_cached_state() -
         assert 32 <= result.finish.usage.cached_prompt_tokens <= first_difference
     finally:
         await engine.aclose()
+
+
+async def test_a_conversation_comes_back_from_disk_after_a_restart(tmp_path: Path) -> None:
+    # --cache-dir: the states the slots and the RAM cache held are on disk when the server stops.
+    settings = {"parallel": 1, "threads": 1, "cache_ram": 64, "cache_dir": str(tmp_path)}
+    a = chat(SYSTEM, "What is a fraction?")
+    engine = await ModelEngine.load("smollm2-135m:q4_1", **settings)
+    try:
+        cold = await run(engine, a)
+        in_slot = await run(engine, a)
+    finally:
+        await engine.aclose()
+    assert list(tmp_path.rglob("*.kv"))
+    engine = await ModelEngine.load("smollm2-135m:q4_1", **settings)
+    try:
+        from_disk = await run(engine, a)
+        other = await run(engine, chat(None, "Name a colour."))
+    finally:
+        await engine.aclose()
+    prompt = cold.finish.usage.prompt_tokens
+    assert from_disk.finish.usage.cached_prompt_tokens == prompt - 1
+    assert from_disk.logprobs == in_slot.logprobs and from_disk.text == in_slot.text
+    assert other.finish.usage.cached_prompt_tokens < 10  # it shares only the template's opening
+
+
+async def test_without_a_cache_dir_a_restart_computes_the_history_again(tmp_path: Path) -> None:
+    a = chat(SYSTEM, "What is a fraction?")
+    for _ in range(2):
+        engine = await ModelEngine.load("smollm2-135m:q4_1", parallel=1, threads=1, cache_ram=64)
+        try:
+            result = await run(engine, a)
+        finally:
+            await engine.aclose()
+        assert result.finish.usage.cached_prompt_tokens == 0

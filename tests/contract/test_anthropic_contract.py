@@ -135,8 +135,34 @@ def test_system_prompt(client: anthropic.Anthropic, model: str) -> None:
     assert longer.input_tokens > with_system
     reply = client.messages.create(model=model, max_tokens=16, messages=QUESTION, extra_body=GREEDY,
                                    system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}])  # fmt: skip
-    assert reply.usage.input_tokens == with_system
+    # It marked a cache breakpoint, so the prompt splits into what was computed and what was read.
+    assert reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0) == with_system
     assert text_of(reply)
+
+
+def test_cache_reads_are_reported_where_the_request_asked_for_caching(
+    client: anthropic.Anthropic, model: str, backend: str
+) -> None:
+    system = "You are a careful librarian. " + " ".join(f"Shelf {i} holds books on topic {i}." for i in range(40))
+    cached_system = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+    counted = client.messages.count_tokens(model=model, messages=QUESTION, system=system).input_tokens
+    first = client.messages.create(model=model, max_tokens=2, messages=QUESTION, extra_body=GREEDY,
+                                   system=cached_system)  # type: ignore[arg-type]  # fmt: skip
+    again = client.messages.create(model=model, max_tokens=2, messages=QUESTION, extra_body=GREEDY,
+                                   system=cached_system)  # type: ignore[arg-type]  # fmt: skip
+    for reply in (first, again):
+        assert reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0) == counted
+    # The second time the whole prompt but its last token comes from the cache (llama.cpp: the
+    # transformers backend keeps no prompt cache, and says so by reading nothing).
+    read = counted - 1 if backend == "llama.cpp" else 0
+    assert again.usage.cache_read_input_tokens == read and again.usage.input_tokens == counted - read
+    with client.messages.stream(model=model, max_tokens=2, messages=QUESTION, extra_body=GREEDY,
+                                system=cached_system) as stream:  # type: ignore[arg-type]  # fmt: skip
+        final = stream.get_final_message()
+    assert final.usage.cache_read_input_tokens == read and final.usage.input_tokens == counted - read
+    # Without cache_control the client asked for no caching: every prompt token counts as input.
+    plain = client.messages.create(model=model, max_tokens=2, messages=QUESTION, extra_body=GREEDY, system=system)
+    assert plain.usage.input_tokens == counted and plain.usage.cache_read_input_tokens == 0
 
 
 def test_stop_sequence(client: anthropic.Anthropic, model: str) -> None:

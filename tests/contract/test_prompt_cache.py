@@ -4,6 +4,7 @@ it), seen as an OpenAI client sees it: `usage.prompt_tokens_details.cached_token
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -44,3 +45,20 @@ def test_a_conversation_whose_slot_was_taken_comes_back_from_ram(server: tuple[L
         assert cached_again == prompt - 1  # all but the token whose logits start the answer
     else:
         assert cached_again < 10  # only the chat template's opening is still in the slot
+
+
+def test_with_a_cache_dir_a_conversation_survives_a_restart(tmp_path: Path) -> None:
+    args = ["--parallel", "1", "--cache-dir", str(tmp_path)]
+    first = LazarusProcess(args)
+    try:
+        client = openai.OpenAI(base_url=f"{first.base_url}/v1", api_key="unused", max_retries=0)
+        prompt, cached = ask(client, SYSTEM, "What is a fraction?")
+    finally:
+        assert first.stop() == 0  # SIGTERM: the slot's state is written before the process exits
+    assert cached == 0 and list(tmp_path.rglob("*.kv"))
+    second = LazarusProcess(args)
+    try:
+        client = openai.OpenAI(base_url=f"{second.base_url}/v1", api_key="unused", max_retries=0)
+        assert ask(client, SYSTEM, "What is a fraction?") == (prompt, prompt - 1)
+    finally:
+        second.stop()

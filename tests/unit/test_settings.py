@@ -140,14 +140,14 @@ def test_flag_beats_variable(argv: list[str]) -> None:
 def test_all_flags_parse() -> None:
     argv = ["-m", "x.gguf", "--served-model-name", "alias", "--host", "0.0.0.0", "-p", "9000",
             "--protocols", "anthropic", "--api-key", "k", "--max-tokens", "64", "--max-body-mb", "0.5",
-            "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
+            "--responses-store-max", "10", "--responses-store-ttl", "60", "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
             "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
         "protocols": [Protocol.ANTHROPIC], "api_key": "k", "max_tokens": 64, "max_body_mb": 0.5,
-        "log_level": "debug",
+        "responses_store_max": 10, "responses_store_ttl": 60.0, "log_level": "debug",
     }  # fmt: skip
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,

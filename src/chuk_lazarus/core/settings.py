@@ -39,6 +39,17 @@ class ModelSettings(BaseModel):
     cache_ram: int = Field(2048, ge=0, description="llama.cpp backend: MiB of host RAM for prompt states "
                            "evicted from the slots, restored when a prompt comes back (0: off)",
                            json_schema_extra={"metavar": "MIB"})  # fmt: skip
+    cache_dir: str | None = Field(None, description="llama.cpp backend: also keep prompt states in this "
+                                  "folder, so they survive a restart (off by default)",
+                                  json_schema_extra={"metavar": "DIR"})  # fmt: skip
+    cache_disk: int = Field(8192, ge=1, description="llama.cpp backend: MiB the --cache-dir tier may use",
+                            json_schema_extra={"metavar": "MIB"})  # fmt: skip
+    draft_max: int = Field(8, ge=0, le=64, description="llama.cpp backend: speculative decoding by prompt "
+                           "lookup: at most N tokens guessed from the sequence's own text and verified in "
+                           "one decode, when few sequences run (0: off; output is unchanged either way)",
+                           json_schema_extra={"metavar": "N"})  # fmt: skip
+    draft_ngram: int = Field(3, ge=1, le=16, description="llama.cpp backend: how many trailing tokens must "
+                             "match earlier text before it is used as a draft", json_schema_extra={"metavar": "N"})  # fmt: skip
     tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, "
                                     "pythonic or json (default: detected from the chat template)",
                                     json_schema_extra={"metavar": "NAME"})  # fmt: skip

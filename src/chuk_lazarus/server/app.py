@@ -15,7 +15,14 @@ from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
-from ..serving.state import DEFAULT_KEEPALIVE_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS, ServingConfig
+from ..serving.state import (
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_RESPONSES_STORE_MAX,
+    DEFAULT_RESPONSES_STORE_TTL,
+    ServingConfig,
+)
 from .errors import install_error_handlers
 from .shutdown import RefuseWhileShuttingDown
 
@@ -42,6 +49,8 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keepalive_s: float = DEFAULT_KEEPALIVE_S,
+    responses_store_max: int = DEFAULT_RESPONSES_STORE_MAX,
+    responses_store_ttl: float = DEFAULT_RESPONSES_STORE_TTL,
 ) -> FastAPI:
     chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
     if not chosen:
@@ -58,6 +67,8 @@ def create_app(
         default_max_tokens=default_max_tokens,
         max_body_bytes=max_body_bytes,
         keepalive_s=keepalive_s,
+        responses_store_max=responses_store_max,
+        responses_store_ttl=responses_store_ttl,
     )
     app.state.shutting_down = False
 

@@ -16,7 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..protocols import Protocol
-from ..serving.state import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TOKENS
+from ..serving.state import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_RESPONSES_STORE_MAX,
+    DEFAULT_RESPONSES_STORE_TTL,
+)
 
 MIB = 1024 * 1024
 
@@ -56,6 +61,13 @@ class ServerSettings(BaseModel):
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="default max_tokens when a caller does not give one")
     max_body_mb: float = Field(DEFAULT_MAX_BODY_BYTES / MIB, gt=0, description="largest request body accepted, in MiB (413 beyond)",
                                json_schema_extra={"metavar": "MIB"})  # fmt: skip
+    responses_store_max: int = Field(DEFAULT_RESPONSES_STORE_MAX, ge=0,
+                                     description="responses kept in memory for previous_response_id and "
+                                     "GET /v1/responses/{id} (least recently used dropped first; 0 keeps none)",
+                                     json_schema_extra={"metavar": "N"})  # fmt: skip
+    responses_store_ttl: float = Field(DEFAULT_RESPONSES_STORE_TTL, gt=0,
+                                       description="seconds a stored response is kept after it was created",
+                                       json_schema_extra={"metavar": "SECONDS"})  # fmt: skip
     log_level: LogLevel = Field("info", description="log verbosity")
 
     @field_validator("protocols", mode="before")

@@ -17,6 +17,9 @@ DEFAULT_MAX_TOKENS = 512  # for callers that give no max_tokens
 # Silence longer than this on a stream gets the protocol's keepalive frame; proxies commonly drop
 # connections idle for 60 s, and a long prompt or a full queue can keep the model silent that long.
 DEFAULT_KEEPALIVE_S = 10.0
+# Stored Responses-API responses (for `previous_response_id`): how many, and for how long (seconds).
+DEFAULT_RESPONSES_STORE_MAX = 1000
+DEFAULT_RESPONSES_STORE_TTL = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class ServingConfig:
     default_max_tokens: int
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     keepalive_s: float = DEFAULT_KEEPALIVE_S
+    responses_store_max: int = DEFAULT_RESPONSES_STORE_MAX
+    responses_store_ttl: float = DEFAULT_RESPONSES_STORE_TTL
 
 
 def engine_of(request: Request) -> EngineClient:

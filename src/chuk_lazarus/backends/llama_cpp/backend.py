@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import llama_cpp as C
+
+from ...core.errors import ModelLoadError
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..scheduler import ScheduledBackend, Scheduler
+from .disk_cache import DiskCache, fingerprint
 from .model import LlamaModel
-from .step import LlamaStepper, Slot
+from .step import LlamaStepper, Slot, Speculation
 
 # The file-type numbers llama.cpp writes into `general.file_type`, for /api/show and banners.
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -23,6 +27,17 @@ class LlamaCppBackend(ScheduledBackend):
         self.model = LlamaModel(path)
         ctx_size = settings.context_for(self.model.n_ctx_train)
         threads = settings.threads or os.cpu_count() or 1
+        disk = None
+        if settings.cache_dir:
+            try:
+                disk = DiskCache(
+                    Path(settings.cache_dir).expanduser(),
+                    settings.cache_disk * 1024 * 1024,
+                    fingerprint(path, f"llama-cpp-python {C.__version__}"),
+                )
+            except OSError as exc:
+                self.model.close()
+                raise ModelLoadError(f"--cache-dir {settings.cache_dir} cannot be used: {exc}") from exc
         try:
             self.stepper = LlamaStepper(
                 self.model,
@@ -31,6 +46,8 @@ class LlamaCppBackend(ScheduledBackend):
                 threads=threads,
                 batch_size=settings.batch_size,
                 cache_ram_bytes=settings.cache_ram * 1024 * 1024,
+                speculation=Speculation(settings.draft_max, settings.draft_ngram),
+                disk_cache=disk,
             )
         except Exception:
             self.model.close()

@@ -43,10 +43,9 @@ class Batch:
     def room(self) -> int:
         return self.capacity - self.n
 
-    def add(self, tokens: list[int], start_pos: int, seq_id: int, want_last: bool, *, want_all: bool = False) -> int:
+    def add(self, tokens: list[int], start_pos: int, seq_id: int, want_last: bool) -> int:
         """Append `tokens` of one sequence at positions start_pos…; returns the output row of the last
-        token's logits (rows count only tokens that want logits), or -1. `want_all`: every token's
-        logits (consecutive rows, the last one's returned), for a prompt's logprobs."""
+        token's logits (rows count only tokens that want logits), or -1."""
         n, k = self.n, len(tokens)
         end = n + k
         if k == 1:
@@ -56,16 +55,22 @@ class Batch:
             self.token[n:end] = tokens
             self.pos[n:end] = np.arange(start_pos, start_pos + k, dtype=np.int32)
         self.seq[n:end] = seq_id
-        self.logits[n:end] = 1 if want_all else 0
+        self.logits[n:end] = 0
         self.n = end
-        if want_all:
-            self.n_outputs += k
-            return self.n_outputs - 1
         if not want_last:
             return -1
         self.logits[end - 1] = 1
         self.n_outputs += 1
         return self.n_outputs - 1
+
+    def add_all(self, tokens: list[int], start_pos: int, seq_id: int) -> int:
+        """Append `tokens` of one sequence, every one wanting logits (a drafted run to verify); returns
+        the output row of the first, the others following it."""
+        first = self.n_outputs
+        self.add(tokens, start_pos, seq_id, False)
+        self.logits[self.n - len(tokens) : self.n] = 1
+        self.n_outputs += len(tokens)
+        return first
 
     def ready(self) -> C.llama_batch:
         self.struct.n_tokens = self.n

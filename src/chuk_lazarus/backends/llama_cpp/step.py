@@ -10,6 +10,13 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
   3. decodes it and samples each sequence that produced logits with its own sampler (plain greedy
      sequences together, with one argmax over the step's logits).
 
+Speculative decoding by prompt lookup (backends/ngram.py): while few sequences decode, a sequence whose
+last tokens occurred earlier in its own text feeds the tokens that followed them then as a draft after
+its sampled token. All of them get logits in the one decode; the sampler then picks each next token as
+it always would, and the draft is kept only as far as it agrees. So every token comes from the same
+sampler on the same logits as without drafting (greedy output identical, sampling unchanged in
+distribution), and a step can emit several tokens for one sequence.
+
 Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
 be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
 """
@@ -22,20 +29,36 @@ import dataclasses
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import llama_cpp as C
 import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
+from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
+from .disk_cache import DiskCache
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
 
 log = logging.getLogger(__name__)
+
+# Drafting pays while a step decodes few tokens: a CPU decode of a handful of tokens costs little more
+# than of one, but with many sequences the batch is already wide and every drafted token is real work.
+# Drafts are sized so a step's decoding tokens (sampled + drafted, every sequence) stay within this.
+SPEC_TOKEN_BUDGET = 12
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Prompt-lookup drafting: at most `draft_max` tokens after an `ngram`-token match (0: off)."""
+
+    draft_max: int = 0
+    ngram: int = 3
 
 
 @dataclass(eq=False)
@@ -49,6 +72,10 @@ class Slot:
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
+    drafter: NgramDrafter | None = None  # the sequence's own tokens, indexed for drafting
+    draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
+    draft_len: int = 0  # how many to draft next: grows while drafts hold, shrinks when they miss
+    generated: int = 0
     # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
     # (the first output row of its chunk, and the prompt token each row predicts).
     prompt_lps: list[RawLogprob] | None = None
@@ -71,8 +98,13 @@ class LlamaStepper:
         threads: int,
         batch_size: int,
         cache_ram_bytes: int = 0,
+        speculation: Speculation = Speculation(),
+        disk_cache: DiskCache | None = None,
     ) -> None:
         self.model = model
+        self.disk_cache = disk_cache
+        self.ctx_size = ctx_size
+        self.speculation = speculation
         self.host_cache = HostCache(cache_ram_bytes)
         params = C.llama_context_default_params()
         params.n_ctx = ctx_size * parallel
@@ -93,12 +125,20 @@ class LlamaStepper:
         self.batch = Batch(batch_size)
         self.slots = [Slot(seq_id=i) for i in range(parallel)]
         self.decodes = 0  # a clock for least-recently-used slot choice
+        self.drafted = self.draft_accepted = 0  # totals over the stepper's life: how well drafts pay
 
     def close(self) -> None:
         """Free the context; only once the worker thread is gone."""
         if self.ctx:
+            if self.disk_cache is not None:
+                # What the slots still hold is on disk only if it was ever evicted: keep it for the
+                # next run (the disk tier's point), then let the writer finish.
+                for slot in self.slots:
+                    self._save(slot, keep=0)
             C.llama_free(self.ctx)
             self.ctx = None
+        if self.disk_cache is not None:
+            self.disk_cache.close()
 
     # -- the Stepper interface ------------------------------------------------------------------
 
@@ -132,6 +172,12 @@ class LlamaStepper:
         slot.job = job
         slot.pending = list(job.prompt_tokens[reuse:])
         slot.next_token = None
+        slot.generated = 0
+        slot.drafter = None
+        if self.speculation.draft_max:
+            slot.drafter = NgramDrafter(self.speculation.ngram)
+            slot.drafter.extend(job.prompt_tokens)
+            slot.draft_len = self.speculation.draft_max
         return Placed(slot, reuse)
 
     def step(self) -> list[Sampled[Slot]]:
@@ -153,19 +199,47 @@ class LlamaStepper:
                 slot.scoring = None
         sampled: list[Sampled[Slot]] = []
         for slot in active:
-            assert slot.job is not None
-            if slot.sampler is None:
-                assert greedy is not None
-                token = int(greedy[slot.output_row])
-            else:
-                token = slot.sampler.sample(self.ctx, slot.batch_index)
-            top_n = slot.job.logprobs
-            logprob = self._logprob(slot.batch_index, token, top_n) if top_n is not None else None
-            slot.next_token = token
-            scored = tuple(slot.prompt_lps) if slot.prompt_lps is not None else None
-            slot.prompt_lps = None  # delivered once, with the first token
-            sampled.append(Sampled(slot, token, logprob, scored))
+            job = slot.job
+            assert job is not None
+            # Position j of the run: the logits after the sampled token (j = 0) and after each drafted
+            # token. The draft holds as far as the sampler's own picks agree with it.
+            tokens: list[int] = []
+            for j in range(len(slot.draft) + 1):
+                if slot.sampler is None:
+                    assert greedy is not None
+                    token = int(greedy[slot.output_row + j])
+                else:
+                    token = slot.sampler.sample(self.ctx, slot.batch_index + j)
+                top_n = job.logprobs
+                logprob = self._logprob(slot.batch_index + j, token, top_n) if top_n is not None else None
+                tokens.append(token)
+                # A scored prompt's logprobs go with its first token (no draft follows a prefill).
+                scored = tuple(slot.prompt_lps) if slot.prompt_lps is not None else None
+                slot.prompt_lps = None
+                sampled.append(Sampled(slot, token, logprob, scored))
+                if j == len(slot.draft) or token != slot.draft[j] or self.model.is_eog(token):
+                    break
+            if slot.draft:
+                self._settle_draft(slot, accepted=len(tokens) - 1)
+            slot.next_token = tokens[-1]
+            slot.generated += len(tokens)
+            if slot.drafter is not None:
+                slot.drafter.extend(tokens)
         return sampled
+
+    def _settle_draft(self, slot: Slot, *, accepted: int) -> None:
+        """Keep the first `accepted` drafted tokens in memory, drop the rest, and size the next draft."""
+        drafted = len(slot.draft)
+        self.drafted += drafted
+        self.draft_accepted += accepted
+        if accepted < drafted:
+            keep = len(slot.cached) - (drafted - accepted)
+            C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+            del slot.cached[keep:]
+        # A copy that holds doubles the next draft; a miss shrinks it to what held, plus one.
+        maximum = self.speculation.draft_max
+        slot.draft_len = min(maximum, 2 * drafted) if accepted == drafted else max(1, accepted + 1)
+        slot.draft = []
 
     def release(self, seq: Slot) -> None:
         # A prefill that never finished leaves a partial prompt in memory: still a valid prefix.
@@ -175,6 +249,8 @@ class LlamaStepper:
         seq.sampler = None
         seq.job = None
         seq.next_token = None
+        seq.drafter = None
+        seq.draft = []
         seq.prompt_lps = seq.scoring = None
         seq.batch_index = seq.output_row = -1
         seq.last_used = self.decodes
@@ -211,12 +287,13 @@ class LlamaStepper:
         return reuse
 
     def _save(self, slot: Slot, *, keep: int) -> None:
-        """Copy the slot's sequence state into the host cache, if enough of it is about to be lost."""
-        cache = self.host_cache
-        if len(slot.cached) - keep < MIN_TOKENS or not cache.wants(slot.cached):
+        """Copy the slot's sequence state into the host cache (and the disk tier), if enough of it is
+        about to be lost."""
+        cache, disk = self.host_cache, self.disk_cache
+        if len(slot.cached) - keep < MIN_TOKENS or not (cache.wants(slot.cached) or disk is not None):
             return
         size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
-        if size <= 0 or size > cache.max_bytes:
+        if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
             return
         state = (ctypes.c_uint8 * size)()
         written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
@@ -224,22 +301,36 @@ class LlamaStepper:
             log.warning("could not save a sequence state (%d of %d bytes)", written, size)
             return
         cache.put(slot.cached, state)
+        if disk is not None:
+            disk.put(slot.cached, state)
 
     def _restore(self, slot: Slot, prompt: list[int], reuse: int) -> int:
-        """Restore the host entry sharing the most of `prompt`, when it beats what `slot` holds now;
-        the number of prompt tokens in memory afterwards."""
-        entry, shared = self.host_cache.best(prompt, limit=len(prompt) - 1)
-        if entry is None or shared < reuse + MIN_TOKENS:
+        """Restore the cached state sharing the most of `prompt` (RAM first, then disk), when it beats
+        what `slot` holds now; the number of prompt tokens in memory afterwards."""
+        limit = len(prompt) - 1
+        entry, shared = self.host_cache.best(prompt, limit=limit)
+        state: Any = entry.state if entry is not None else None
+        tokens = entry.tokens if entry is not None else ()
+        if self.disk_cache is not None:
+            on_disk, disk_shared = self.disk_cache.best(prompt, limit=limit)
+            if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
+                loaded = self.disk_cache.load(on_disk)
+                if loaded is not None:
+                    state = (ctypes.c_uint8 * len(loaded)).from_buffer_copy(loaded)
+                    tokens, shared, entry = on_disk.tokens, disk_shared, None
+                    self.host_cache.put(tokens, state)  # back in RAM for the next time
+        if state is None or shared < reuse + MIN_TOKENS:
             return reuse
         C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-        if C.llama_state_seq_set_data(self.ctx, entry.state, len(entry.state), slot.seq_id) == 0:
+        if C.llama_state_seq_set_data(self.ctx, state, len(state), slot.seq_id) == 0:
             log.warning("could not restore a cached sequence state; computing the prompt instead")
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             slot.cached.clear()
             return 0
         C.llama_memory_seq_rm(self.memory, slot.seq_id, shared, -1)
-        slot.cached = list(entry.tokens[:shared])
-        self.host_cache.touch(entry)
+        slot.cached = list(tokens[:shared])
+        if entry is not None:
+            self.host_cache.touch(entry)
         return shared
 
     def _fill_batch(self) -> list[Slot]:
@@ -249,28 +340,51 @@ class LlamaStepper:
         active: list[Slot] = []
         for slot in self.slots:
             slot.batch_index = slot.output_row = -1
-        # Decoding sequences first: one token each, so streams keep flowing while prompts prefill.
-        for slot in self.slots:
-            if slot.busy and slot.next_token is not None and batch.room:
-                slot.batch_index = batch.n
-                slot.output_row = batch.add([slot.next_token], len(slot.cached), slot.seq_id, True)
-                slot.cached.append(slot.next_token)
-                slot.next_token = None
-                active.append(slot)
+        # Decoding sequences first: one token each (plus a draft), so streams keep flowing while
+        # prompts prefill.
+        decoding = [s for s in self.slots if s.busy and s.next_token is not None]
+        share = (SPEC_TOKEN_BUDGET - len(decoding)) // len(decoding) if decoding else 0
+        for slot in decoding:
+            if not batch.room:
+                break
+            assert slot.next_token is not None
+            slot.draft = self._draft(slot, min(share, batch.room - 1))
+            run = [slot.next_token, *slot.draft]
+            slot.batch_index = batch.n
+            if slot.draft:
+                slot.output_row = batch.add_all(run, len(slot.cached), slot.seq_id)
+            else:
+                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
+            slot.cached.extend(run)
+            slot.next_token = None
+            active.append(slot)
         for slot in self.slots:
             if slot.busy and slot.pending and batch.room:
                 take = min(len(slot.pending), batch.room)
                 chunk, slot.pending = slot.pending[:take], slot.pending[take:]
                 last = not slot.pending
-                scored = slot.prompt_lps is not None
-                if scored:  # row i predicts the prompt token after chunk[i] (the last row: the output)
-                    slot.scoring = (batch.n_outputs, chunk[1:] + slot.pending[:1])
-                row = batch.add(chunk, len(slot.cached), slot.seq_id, last, want_all=scored)
+                if slot.prompt_lps is not None:  # row i predicts the prompt token after chunk[i]
+                    first = batch.add_all(chunk, len(slot.cached), slot.seq_id)
+                    slot.scoring = (first, chunk[1:] + slot.pending[:1])
+                    row = first + len(chunk) - 1  # the last row: the first output token's logits
+                else:
+                    row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
                 slot.cached.extend(chunk)
                 if last:
                     slot.batch_index, slot.output_row = batch.n - 1, row
                     active.append(slot)
         return active
+
+    def _draft(self, slot: Slot, room: int) -> list[int]:
+        """Tokens to verify after this slot's sampled one: never past its `max_tokens` or its context."""
+        if slot.drafter is None or room <= 0:
+            return []
+        assert slot.job is not None
+        left = min(
+            slot.job.max_tokens - slot.generated - 1,  # the sampled token is one of the generated
+            self.ctx_size - len(slot.cached) - 1,
+        )
+        return slot.drafter.draft(min(slot.draft_len, room, left))
 
     def _logits(self, pointer: ctypes._Pointer[ctypes.c_float], rows: int) -> np.ndarray:
         """A (rows, n_vocab) view of logits llama.cpp owns, valid until the next decode."""

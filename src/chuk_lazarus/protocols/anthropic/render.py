@@ -42,16 +42,32 @@ def stop_reason(finish: Finish) -> str:
     return "stop_sequence" if finish.stop_sequence else "end_turn"
 
 
-def usage_json(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    # Prefix reuse in the KV cache is invisible to clients (they asked for no caching), so all input
-    # tokens count as input and the cache counters stay 0: input + cache_* is the prompt's size.
+def usage_json(input_tokens: int, output_tokens: int, cached: int = 0) -> dict[str, Any]:
+    """Anthropic's usage: `input_tokens` + `cache_read_input_tokens` is the prompt's size. `cached` is
+    the part of the prompt read from the prompt cache; a request that marked nothing with
+    `cache_control` asked for no caching, so the renderer passes 0 for it (all input counts as input)."""
     return {
-        "input_tokens": input_tokens,
+        "input_tokens": input_tokens - cached,
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_read_input_tokens": cached,
         "service_tier": "standard",
     }
+
+
+def asks_for_caching(body: dict[str, Any]) -> bool:
+    """Whether any part of a Messages request carries `cache_control` (walked without recursion: a
+    body's depth is the client's choice)."""
+    stack: list[Any] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("cache_control") is not None:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
@@ -69,7 +85,7 @@ def tool_input(arguments: str) -> dict[str, Any]:
     return value
 
 
-def message_json(*, mid: str, model: str, result: GenerationResult) -> dict[str, Any]:
+def message_json(*, mid: str, model: str, result: GenerationResult, report_cache: bool = False) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if result.text:
         content.append({"type": "text", "text": result.text})
@@ -91,8 +107,12 @@ def message_json(*, mid: str, model: str, result: GenerationResult) -> dict[str,
         "content": content,
         "stop_reason": stop_reason(result.finish),
         "stop_sequence": result.finish.stop_sequence,
-        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens),
+        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens, cached_of(usage, report_cache)),
     }
+
+
+def cached_of(usage: Usage, report_cache: bool) -> int:
+    return usage.cached_prompt_tokens if report_cache else 0
 
 
 @dataclass
@@ -105,6 +125,7 @@ class MessageRenderer:
 
     model: str
     mid: str = field(default_factory=message_id)
+    report_cache: bool = False  # the request used `cache_control`: report prompt-cache reads
     media_type: str = "text/event-stream"
     _open: int | None = None  # index of the block being streamed
     _open_kind: str = ""
@@ -113,7 +134,7 @@ class MessageRenderer:
     _tool_blocks: dict[int, int] = field(default_factory=dict)  # engine tool index -> block index
 
     def body(self, results: list[GenerationResult]) -> dict[str, Any]:
-        return message_json(mid=self.mid, model=self.model, result=results[0])
+        return message_json(mid=self.mid, model=self.model, result=results[0], report_cache=self.report_cache)
 
     def start(self, generation: GenerationStream) -> list[bytes]:
         message: dict[str, Any] = {
@@ -162,7 +183,8 @@ class MessageRenderer:
         delta = {"stop_reason": stop_reason(finish), "stop_sequence": finish.stop_sequence}
         frames.append(
             sse("message_delta", {"type": "message_delta", "delta": delta,
-                                  "usage": usage_json(usage.prompt_tokens, usage.completion_tokens)})
+                                  "usage": usage_json(usage.prompt_tokens, usage.completion_tokens,
+                                                      cached_of(usage, self.report_cache))})
         )  # fmt: skip
         frames.append(sse("message_stop", {"type": "message_stop"}))
         return frames

@@ -27,7 +27,7 @@ from ...serving.state import engine_of
 from .. import Protocol
 from . import sent_by_anthropic_client
 from .errors import request_id
-from .render import MessageRenderer
+from .render import MessageRenderer, asks_for_caching
 from .schemas import CountTokensRequest, MessagesRequest, to_generation_request
 
 
@@ -55,9 +55,11 @@ def _check_model(engine: EngineClient, model: str, *, param: str | None = None) 
 
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
-    body = validate_as(MessagesRequest, await read_json_object(request))
+    raw = await read_json_object(request)
+    body = validate_as(MessagesRequest, raw)
     _check_model(engine_of(request), body.model, param="model")
-    renderer = MessageRenderer(model=body.model)
+    # Prompt-cache reads are reported where the client asked for caching, as Anthropic does.
+    renderer = MessageRenderer(model=body.model, report_cache=asks_for_caching(raw))
     headers = {"request-id": request_id()}
     return await respond(request, to_generation_request(body), renderer, stream=body.stream, headers=headers)
 

@@ -1,11 +1,10 @@
-"""The OpenAI protocol: `/v1/models`, `/v1/chat/completions`, `/v1/completions`, and llama-server's
-`/tokenize` and `/detokenize` (see tokens.py for why they live here)."""
+"""The OpenAI protocol: `/v1/models`, `/v1/chat/completions`, `/v1/responses`, `/v1/completions`, and
+llama-server's `/tokenize` and `/detokenize` (see tokens.py for why they live here)."""
 
 from __future__ import annotations
 
 from .. import Protocol
 from ..base import ProtocolSpec
-
 
 TOKEN_PATHS = ("/tokenize", "/detokenize")
 

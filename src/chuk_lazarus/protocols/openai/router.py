@@ -1,5 +1,5 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`. Thin: parse,
-check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`, and the
+Responses API routes (`responses/router.py`). Thin: parse, check, respond."""
 
 from __future__ import annotations
 
@@ -7,22 +7,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ...core.errors import ModelNotFound
-from ...engine.client import EngineClient
 from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
+from .checks import check_model
 from .completions import CompletionRequest, to_generation_requests
 from .completions_render import CompletionRenderer
 from .render import ChatRenderer
+from .responses.router import router as responses_router
 from .schemas import ChatCompletionRequest, to_generation_request
 
 router = APIRouter(prefix="/v1")
-
-
-def _check_model(engine: EngineClient, model: str, *, param: str | None = None) -> None:
-    if not engine.serves(model):
-        raise ModelNotFound(f"The model '{model}' does not exist; this server serves '{engine.model_name}'", param=param)
 
 
 @router.get("/models")
@@ -41,7 +36,7 @@ async def list_models(request: Request) -> JSONResponse:
 @router.get("/models/{model_id:path}")
 async def get_model(request: Request, model_id: str) -> JSONResponse:
     engine = engine_of(request)
-    _check_model(engine, model_id)
+    check_model(engine, model_id)
     return JSONResponse(
         {"id": model_id, "object": "model", "created": int(engine.loaded_at), "owned_by": "lazarus"}
     )
@@ -50,7 +45,7 @@ async def get_model(request: Request, model_id: str) -> JSONResponse:
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = validate_as(ChatCompletionRequest, await read_json_object(request))
-    _check_model(engine_of(request), body.model, param="model")
+    check_model(engine_of(request), body.model, param="model")
     generation = to_generation_request(body, default_max_tokens=config_of(request).default_max_tokens)
     renderer = ChatRenderer(
         model=body.model,
@@ -63,7 +58,7 @@ async def chat_completions(request: Request) -> Response:
 @router.post("/completions")
 async def completions(request: Request) -> Response:
     body = validate_as(CompletionRequest, await read_json_object(request))
-    _check_model(engine_of(request), body.model, param="model")
+    check_model(engine_of(request), body.model, param="model")
     generations = to_generation_requests(body, default_max_tokens=config_of(request).default_max_tokens)
     renderer = CompletionRenderer(
         model=body.model,
@@ -72,3 +67,6 @@ async def completions(request: Request) -> Response:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
     return await respond(request, generations, renderer, stream=body.stream)
+
+
+router.include_router(responses_router)
