@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-
 # (prefix, suffix, middle) token names: StarCoder/SantaCoder, Qwen2.5-Coder, CodeLlama/Llama-style.
 _FIM_NAMES = (
     ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),

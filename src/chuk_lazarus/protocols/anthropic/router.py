@@ -38,9 +38,9 @@ class _ModelsRoute(APIRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         app = scope.get("app")
         config = getattr(getattr(app, "state", None), "config", None)
-        if config is not None and Protocol.OPENAI.value in config.protocols:
-            if scope.get("type") != "http" or not sent_by_anthropic_client(Headers(scope=scope)):
-                return Match.NONE, {}
+        openai_served = config is not None and Protocol.OPENAI.value in config.protocols
+        if openai_served and (scope.get("type") != "http" or not sent_by_anthropic_client(Headers(scope=scope))):
+            return Match.NONE, {}
         return super().matches(scope)
 
 
