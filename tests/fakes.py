@@ -142,6 +142,21 @@ class FakeEngine:
         self.streams.append(generation)
         return generation
 
+    async def start_batch(self, requests: Sequence[GenerationRequest]) -> FakeGeneration:
+        """Every request's choices in one generation (each runs the scripted events)."""
+        self.requests.extend(requests)
+        if self.start_error is not None:
+            raise self.start_error
+        generation = FakeGeneration(
+            self.events,
+            self.mid_stream_error,
+            n=sum(r.n for r in requests),
+            hang=self.hang,
+            prompt_tokens=self.prompt_tokens * len(requests),
+        )
+        self.streams.append(generation)
+        return generation
+
     async def count_tokens(self, request: GenerationRequest) -> int:
         self.requests.append(request)
         return self.prompt_tokens
@@ -166,6 +181,22 @@ class FakeEngine:
             tokens += len(ids)
             vectors.append(fake_vector(ids, self.info.embedding_length))
         return EmbeddingResult(vectors, tokens)
+    async def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
+        return list(range(self.prompt_tokens))
+
+    # A toy vocabulary: token i is the character chr(i) (ids 0..255).
+    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        return ([1] if add_special else []) + [ord(c) for c in text]
+
+    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]:
+        from chuk_lazarus.core.errors import InvalidRequest
+
+        if any(not 0 <= t < 256 for t in tokens):
+            raise InvalidRequest("token not in the vocabulary", param="tokens")
+        return [bytes([t]) for t in tokens]
+
+    async def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.token_pieces(tokens)).decode("latin-1")
 
     async def aclose(self) -> None:
         pass

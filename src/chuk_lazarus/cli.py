@@ -144,7 +144,46 @@ def _build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         description=_ENV_NOTE,
     )
     _add_serve_arguments(serve)
+    mcp = commands.add_parser(
+        "mcp-config",
+        help="print the chuk-llm / mcp-cli provider entry for the model `lazarus serve` would serve",
+        description="Print a chuk-llm provider entry (YAML) named 'lazarus' for the server these options "
+        "describe, for `mcp-cli chat --provider lazarus`. Loads nothing. " + _ENV_NOTE,
+    )
+    _add_mcp_config_arguments(mcp)
     return parser, serve
+
+
+# The serve options that decide what a client connects to (the rest do not change the entry).
+MCP_CONFIG_FIELDS = ("model", "served_model_name", "host", "port")
+
+
+def _add_mcp_config_arguments(parser: argparse.ArgumentParser) -> None:
+    server, _ = _models()
+    for name in MCP_CONFIG_FIELDS:
+        field = server.model_fields[name]
+        short = _extra(field).get("short")
+        names = [flag_for(name), short] if short else [flag_for(name)]
+        parser.add_argument(
+            *names, dest=name, default=argparse.SUPPRESS, metavar=_metavar(name, field), help=_help_for(field)
+        )
+
+
+def _mcp_config(parser: argparse.ArgumentParser, parsed: Mapping[str, Any], environ: Mapping[str, str]) -> int:
+    from pydantic import ValidationError
+
+    from .mcp_config import provider_entry, provider_yaml
+    from .models.resolve import served_name
+
+    values, origins = collect(parsed, environ)
+    server, _ = _models()
+    try:
+        settings = server.model_validate({k: v for k, v in values.items() if k in MCP_CONFIG_FIELDS})
+    except ValidationError as exc:
+        parser.error(_describe(exc, origins))
+    model = settings.served_model_name or served_name(settings.model)
+    sys.stdout.write(provider_yaml(provider_entry(model=model, host=settings.host, port=settings.port)))
+    return 0
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -221,7 +260,10 @@ def parse_settings(
 def main(argv: Sequence[str] | None = None) -> int:
     parser, serve = _build_parser()
     args = vars(parser.parse_args(argv))
-    if args.pop("command", None) != "serve":
+    command = args.pop("command", None)
+    if command == "mcp-config":
+        return _mcp_config(parser, args, os.environ)
+    if command != "serve":
         parser.print_help()
         return 2
     return _serve(*_settings(serve, args, os.environ))

@@ -53,9 +53,11 @@ def test_logit_bias_inside_the_vocabulary_passes() -> None:
      (GenerationRequest(tools=tuple(ToolDefinition(f"t{i}") for i in range(257))), "tools"),
      (GenerationRequest(stop=tuple(str(i) for i in range(17))), "stop"),
      (GenerationRequest(stop=("x" * 1001,)), "stop[0]"), (GenerationRequest(n=17), "n"),
-     (GenerationRequest(logprobs=21), "top_logprobs"), (GenerationRequest(max_tokens=0), "max_tokens")],
+     (GenerationRequest(logprobs=21), "top_logprobs"), (GenerationRequest(messages=(ChatMessage("user", "x"),), max_tokens=0), "max_tokens"),
+     (GenerationRequest(prompt="x", max_tokens=-1), "max_tokens")],
 )  # fmt: skip
 def test_list_and_number_bounds(request_: GenerationRequest, param: str) -> None:
+    # (a raw prompt may ask for 0 tokens: /v1/completions scores a text with echo + logprobs so)
     with pytest.raises(InvalidRequest) as caught:
         limits.check_request(request_, INFO)
     assert caught.value.param == param

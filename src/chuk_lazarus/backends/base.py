@@ -39,6 +39,10 @@ class TokenSink(Protocol):
     def on_prompt_done(self, cached_tokens: int) -> None:
         """The prompt is in the KV memory; `cached_tokens` of it were reused rather than computed."""
 
+    def on_prompt_logprobs(self, logprobs: tuple[RawLogprob, ...]) -> None:
+        """Only for a job with `prompt_logprobs` set, before `on_prompt_done`: the logprob of every
+        prompt token after the first (entry i is token i + 1's, given the tokens before it)."""
+
     def on_finish(self, reason: BackendFinish, completion_tokens: int) -> None:
         """The sequence ended. Called exactly once per job unless `on_error` is."""
 
@@ -57,6 +61,9 @@ class BackendJob:
     # literal on (a tool call's opening marker; see backends/triggers.py). Empty: from the start.
     grammar_triggers: tuple[LazyTrigger, ...] = ()
     logprobs: int | None = None  # None: off; N: the sampled token plus N alternatives
+    # None: off; N: every prompt token's logprob (plus N alternatives), from logits computed for every
+    # prompt position, so such a job reuses no cached prefix. With `max_tokens` 0 nothing is generated.
+    prompt_logprobs: int | None = None
     cancelled: bool = field(default=False, init=False)
 
 
@@ -66,6 +73,11 @@ class Backend(abc.ABC):
     info: ModelInfo
     bos_token: str
     eos_token: str
+    vocab_size: int  # token ids are 0 .. vocab_size - 1
+
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        """The model's fill-in-the-middle tokens (prefix, suffix, middle), or None when it has none."""
+        return None
 
     @abc.abstractmethod
     def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:

@@ -61,6 +61,8 @@ class Sampled(Generic[S]):
     seq: S
     token: int
     logprob: RawLogprob | None = None
+    # With a sequence's first token, when its job asked for `prompt_logprobs` (see `TokenSink`).
+    prompt_logprobs: tuple[RawLogprob, ...] | None = None
 
 
 class Stepper(Protocol[S]):
@@ -208,14 +210,25 @@ class Scheduler(Generic[S]):
         for item in sampled:
             run = self.running.get(item.seq)
             if run is not None:
-                self._deliver(run, item.token, item.logprob)
+                self._deliver(run, item.token, item.logprob, item.prompt_logprobs)
 
-    def _deliver(self, run: _Running[S], token: int, logprob: RawLogprob | None) -> None:
+    def _deliver(
+        self,
+        run: _Running[S],
+        token: int,
+        logprob: RawLogprob | None,
+        prompt_logprobs: tuple[RawLogprob, ...] | None = None,
+    ) -> None:
         """Hand one token to the job's sink and apply the finish rules."""
         job = run.job
         try:
             if run.generated == 0:
+                if prompt_logprobs is not None:
+                    job.sink.on_prompt_logprobs(prompt_logprobs)
                 job.sink.on_prompt_done(run.cached)
+                if job.max_tokens <= 0:  # only the prompt was wanted (scoring it): the token is dropped
+                    self._end(run, "length")
+                    return
             run.generated += 1
             if self.stepper.is_eog(token):
                 self._end(run, "eos")

@@ -110,10 +110,13 @@ def stop_strings(stop: str | list[str] | tuple[str, ...] | None) -> tuple[str, .
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One completion: either a chat (`messages`) or a raw prompt (`prompt`, rendered by nobody)."""
+    """One completion: either a chat (`messages`) or a raw prompt (`prompt` text or `prompt_token_ids`,
+    rendered by nobody; the text gets the BOS the model wants, token ids are taken as they are)."""
 
     messages: tuple[ChatMessage, ...] = ()
     prompt: str | None = None
+    prompt_token_ids: tuple[int, ...] | None = None
+    suffix: str | None = None  # fill-in-the-middle: `prompt` is the text before, this the text after
     max_tokens: int | None = None  # None: until the context is full
     # True when `max_tokens` is the server's default rather than the caller's: it is then cut to the room
     # the prompt leaves. A caller's own max_tokens that does not fit is refused (400), as OpenAI does.
@@ -126,6 +129,10 @@ class GenerationRequest:
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
     logprobs: int | None = None  # None: off; N >= 0: the sampled token's logprob plus N alternatives
     add_generation_prompt: bool = True
+    # The prompt is the start of each choice's output (legacy completions' `echo`): a first `TextDelta`
+    # of the prompt's text, with its tokens' logprobs when `prompt_logprobs` is set.
+    echo: bool = False
+    prompt_logprobs: int | None = None  # None: off; N: each prompt token's logprob plus N alternatives
     n: int = 1  # independent choices of the same prompt (planned once; with a seed, choice i uses seed + i)
 
 
@@ -135,7 +142,7 @@ class GenerationRequest:
 @dataclass(frozen=True)
 class TokenLogprob:
     token: str
-    logprob: float
+    logprob: float | None  # None only for a prompt's first token (nothing before it to predict it)
     bytes: tuple[int, ...]
     top: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
 

@@ -7,7 +7,7 @@ tests, so routers never depend on a concrete engine.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ..core.embedding import EmbeddingRequest, EmbeddingResult
@@ -57,10 +57,23 @@ class EngineClient(Protocol):
         """Plan `request` once and queue its `request.n` choices. Errors about the request itself (bad
         input, context length, overload) raise here, before any event."""
 
+    async def start_batch(self, requests: Sequence[GenerationRequest]) -> GenerationStream:
+        """Several requests as one generation: request r's choice j is choice `sum(n before r) + j`."""
+
     async def count_tokens(self, request: GenerationRequest) -> int: ...
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """One L2-normalized vector per input. Errors about the request (empty input, too long,
         `dimensions`, overload, a model that cannot embed) raise before any work."""
+
+    async def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
+        """The tokens the model would read for `request`, as `start` plans it."""
+
+    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]: ...
+
+    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]:
+        """Each token's bytes; raises `InvalidRequest` (param `tokens`) for an id not in the vocabulary."""
+
+    async def detokenize(self, tokens: Sequence[int]) -> str: ...
 
     async def aclose(self) -> None: ...

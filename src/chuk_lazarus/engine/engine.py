@@ -14,13 +14,13 @@ import dataclasses
 import functools
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..backends.base import Backend, BackendJob
 from ..backends.delivery import LoopPoster
 from ..core.embedding import EmbeddingRequest, EmbeddingResult
-from ..core.errors import UnsupportedFeature
+from ..core.errors import InvalidRequest, UnsupportedFeature
 from ..core.settings import ModelSettings
 from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, ModelInfo
 from .embedding import embed
@@ -99,41 +99,53 @@ class ModelEngine:
         )
 
     async def count_tokens(self, request: GenerationRequest) -> int:
-        return len((await self.plan(request)).tokens)
+        return len(await self.prompt_token_ids(request))
+
+    async def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
+        """The tokens the model would read for `request` (its template, tools and all)."""
+        return (await self.plan(request)).tokens
 
     async def start(self, request: GenerationRequest) -> Generation:
         """Plan `request` once and queue its `n` choices; errors about the request itself (bad input,
         context length, overload) raise here, before any event, so a protocol can still answer with a
         plain error. With a seed, choice i samples with seed + i, so the choices differ."""
+        return await self.start_batch([request])
+
+    async def start_batch(self, requests: Sequence[GenerationRequest]) -> Generation:
+        """Several requests answered as one (a batch of prompts): request r's choice j is choice
+        `sum(n of the requests before r) + j` of the generation. Every request is planned before any
+        is queued, so a bad one fails them all before anything runs."""
         if not self.info.generates:
             raise UnsupportedFeature(
                 f"model '{self.model_name}' is an embedding model and does not generate text; "
                 "use /v1/embeddings or /api/embed",
                 param="model",
             )
-        plan = await self.plan(request)
+        plans = [await self.plan(request) for request in requests]
         loop = asyncio.get_running_loop()
         poster = self._posters.get(loop)
         if poster is None:
             poster = self._posters[loop] = LoopPoster(loop)
         queue: asyncio.Queue[tuple[int, Posted]] = asyncio.Queue()
-        jobs = []
-        for index in range(request.n):
-            sampling = request.sampling
-            if index and sampling.seed is not None:
-                sampling = dataclasses.replace(sampling, seed=sampling.seed + index)
-            sink = QueueSink(poster, queue, index, self.backend, plan, request.stop)
-            jobs.append(
-                BackendJob(
-                    prompt_tokens=plan.tokens,
-                    sampling=sampling,
-                    max_tokens=plan.max_tokens,
-                    sink=sink,
-                    grammar=plan.grammar,
-                    grammar_triggers=plan.grammar_triggers,
-                    logprobs=request.logprobs,
+        jobs: list[BackendJob] = []
+        for request, plan in zip(requests, plans):
+            for choice in range(request.n):
+                sampling = request.sampling
+                if choice and sampling.seed is not None:
+                    sampling = dataclasses.replace(sampling, seed=sampling.seed + choice)
+                sink = QueueSink(poster, queue, len(jobs), self.backend, plan, request.stop, echo=request.echo)
+                jobs.append(
+                    BackendJob(
+                        prompt_tokens=plan.tokens,
+                        sampling=sampling,
+                        max_tokens=plan.max_tokens,
+                        sink=sink,
+                        grammar=plan.grammar,
+                        grammar_triggers=plan.grammar_triggers,
+                        logprobs=request.logprobs,
+                        prompt_logprobs=request.prompt_logprobs,
+                    )
                 )
-            )
         for submitted, job in enumerate(jobs):
             try:
                 self.backend.submit(job)  # raises Overloaded when the queue is full
@@ -141,7 +153,24 @@ class ModelEngine:
                 for queued in jobs[:submitted]:  # choices already queued must not run for nobody
                     self.backend.cancel(queued)
                 raise
-        return Generation(self.backend, jobs, queue, len(plan.tokens))
+        return Generation(self.backend, jobs, queue, sum(len(plan.tokens) for plan in plans))
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        """`text`'s tokens (special-token markup parsed); `add_special`: with the BOS the model wants."""
+        return await asyncio.to_thread(functools.partial(self.backend.tokenize, text, add_special=add_special))
+
+    def token_pieces(self, tokens: Sequence[int]) -> list[bytes]:
+        """Each token's bytes (special tokens written out); `InvalidRequest` for an id out of the vocabulary."""
+        size = self.backend.vocab_size
+        bad = next((t for t in tokens if not 0 <= t < size), None)
+        if bad is not None:
+            raise InvalidRequest(f"token {bad} is not in this model's vocabulary (0 to {size - 1})", param="tokens")
+        return [self.backend.token_bytes(t) for t in tokens]
+
+    async def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.token_pieces(tokens)).decode("utf-8", errors="replace")
 
     async def astream(self, request: GenerationRequest) -> AsyncIterator[Event]:
         """The events of a one-choice request."""

@@ -45,8 +45,10 @@ def check_request(request: GenerationRequest, info: ModelInfo) -> None:
         raise InvalidRequest(
             f"top_logprobs must be between 0 and {MAX_LOGPROBS}, got {request.logprobs}", param="top_logprobs"
         )
-    if request.max_tokens is not None and request.max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {request.max_tokens}", param="max_tokens")
+    # A raw prompt may ask for 0 tokens: /v1/completions with echo + logprobs scores a text that way.
+    least = 1 if request.messages else 0
+    if request.max_tokens is not None and request.max_tokens < least:
+        raise InvalidRequest(f"max_tokens must be at least {least}, got {request.max_tokens}", param="max_tokens")
     _check_logit_bias(request, info)
 
 

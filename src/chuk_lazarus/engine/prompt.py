@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..backends.base import Backend
-from ..core.errors import InvalidRequest
+from ..core.errors import InvalidRequest, UnsupportedFeature
 from ..core.types import GenerationRequest, LazyTrigger
 from ..tools.validate import check_schema
 from . import constraints, limits, tool_plan
@@ -26,6 +26,9 @@ class PromptPlan:
     grammar: str | None
     make_parser: Callable[[], TextParser]
     grammar_triggers: tuple[LazyTrigger, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
+    # Where the prompt's own tokens start in `tokens` (1 after a BOS the tokenizer added): what an echo
+    # shows of the prompt, from `text`.
+    echo_from: int = 0
 
 
 def plan_prompt(
@@ -36,9 +39,25 @@ def plan_prompt(
     grammar = None
     triggers: tuple[LazyTrigger, ...] = ()
     make_parser: Callable[[], TextParser] = PlainText
-    if request.prompt is not None:
+    echo_from = 0
+    if request.prompt_token_ids is not None:
+        tokens = list(request.prompt_token_ids)
+        bad = next((t for t in tokens if not 0 <= t < backend.vocab_size), None)
+        if bad is not None:
+            raise InvalidRequest(
+                f"prompt token {bad} is not in this model's vocabulary (0 to {backend.vocab_size - 1})", param="prompt"
+            )
+        text = b"".join(backend.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")
+    elif request.prompt is not None:
         text = request.prompt
-        tokens = backend.tokenize(text, add_special=True)
+        if request.suffix is not None:
+            tokens = _fill_in_the_middle(text, request.suffix, backend)
+        else:
+            tokens = backend.tokenize(text, add_special=True)
+            if request.echo:  # the echo starts after what the tokenizer added (a BOS)
+                plain = backend.tokenize(text, add_special=False)
+                added = len(tokens) - len(plain)
+                echo_from = added if added > 0 and tokens[added:] == plain else 0
     else:
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
@@ -51,8 +70,10 @@ def plan_prompt(
             tools=tools.template_tools,
             add_generation_prompt=request.add_generation_prompt,
         )
+    if not tokens:
+        raise InvalidRequest("the prompt is empty: it must have at least one token", param="prompt")
     max_tokens = limits.max_tokens_for(request, len(tokens), backend.info.context_length)
-    if request.prompt is not None:
+    if not request.messages:  # a raw prompt: its only constraint is the response format
         if request.response_format.schema is not None:
             check_schema(request.response_format.schema, param="response_format.json_schema.schema")
         grammar = constraints.grammar_for_response_format(request.response_format, backend.schema_grammar)
@@ -63,4 +84,20 @@ def plan_prompt(
         grammar=grammar,
         make_parser=make_parser,
         grammar_triggers=triggers,
+        echo_from=echo_from,
     )
+
+
+def _fill_in_the_middle(prefix: str, suffix: str, backend: Backend) -> list[int]:
+    """The prompt of a fill-in-the-middle model: prefix, then suffix, then where the middle goes
+    (llama.cpp's order, a BOS first when the model wants one)."""
+    fim = backend.fim_tokens()
+    if fim is None:
+        raise UnsupportedFeature(
+            "`suffix` (fill-in-the-middle) needs a model trained for it; this model's vocabulary has no "
+            "fill-in-the-middle tokens",
+            param="suffix",
+        )
+    pre, suf, mid = fim
+    bos = backend.tokenize("", add_special=True)
+    return [*bos, pre, *backend.tokenize(prefix), suf, *backend.tokenize(suffix), mid]

@@ -13,7 +13,7 @@ import time
 from ..backends.base import Backend, BackendFinish, RawLogprob
 from ..backends.delivery import LoopPoster
 from ..core.errors import GenerationFailed, InvalidRequest
-from ..core.types import Finish, FinishReason, Timings, TokenLogprob, ToolCallStart, Usage
+from ..core.types import Finish, FinishReason, TextDelta, Timings, TokenLogprob, ToolCallStart, Usage
 from .generation import Posted
 from .output import OutputPipeline
 from .prompt import PromptPlan
@@ -35,6 +35,8 @@ class QueueSink:
         backend: Backend,
         plan: PromptPlan,
         stops: tuple[str, ...],
+        *,
+        echo: bool = False,
     ) -> None:
         self.poster = poster
         self.queue = queue
@@ -42,6 +44,9 @@ class QueueSink:
         self.backend = backend
         self.pipeline = OutputPipeline(stops, plan.make_parser())
         self.n_prompt = len(plan.tokens)
+        self.plan = plan
+        self.echo = echo
+        self.prompt_logprobs: tuple[RawLogprob, ...] | None = None
         self.cached = 0
         self.saw_tool_call = False
         self.t_submit = time.perf_counter_ns()
@@ -56,9 +61,29 @@ class QueueSink:
     def on_admitted(self) -> None:
         self.t_admitted = self.t_first = time.perf_counter_ns()
 
+    def on_prompt_logprobs(self, logprobs: tuple[RawLogprob, ...]) -> None:
+        self.prompt_logprobs = logprobs
+
     def on_prompt_done(self, cached_tokens: int) -> None:
         self.cached = cached_tokens
         self.t_first = time.perf_counter_ns()
+        if self.echo:  # the prompt opens the output, outside the stop-string scan
+            self._post(TextDelta(self.plan.text, self._echo_logprobs()))
+
+    def _echo_logprobs(self) -> tuple[TokenLogprob, ...]:
+        """The echoed prompt tokens' logprobs; the first token of the prompt has none (None)."""
+        raw = self.prompt_logprobs
+        if raw is None:
+            return ()
+        out = []
+        for position in range(self.plan.echo_from, len(self.plan.tokens)):
+            token = self.plan.tokens[position]
+            if position == 0:
+                text, data = self._text_of(token)
+                out.append(TokenLogprob(text, None, data))
+            else:
+                out.append(self._logprob(token, raw[position - 1]))
+        return tuple(out)
 
     def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
         events, keep_going = self.pipeline.push(piece, self._logprob(token, logprob) if logprob else None)
@@ -89,11 +114,11 @@ class QueueSink:
     def on_error(self, error: Exception) -> None:
         self._post(error)
 
-    def _logprob(self, token: int, raw: RawLogprob) -> TokenLogprob:
-        def text_of(t: int) -> tuple[str, tuple[int, ...]]:
-            data = self.backend.token_bytes(t)
-            return data.decode("utf-8", errors="replace"), tuple(data)
+    def _text_of(self, token: int) -> tuple[str, tuple[int, ...]]:
+        data = self.backend.token_bytes(token)
+        return data.decode("utf-8", errors="replace"), tuple(data)
 
-        text, data = text_of(token)
-        top = tuple((*text_of(t)[:1], lp, text_of(t)[1]) for t, lp in raw.top)
+    def _logprob(self, token: int, raw: RawLogprob) -> TokenLogprob:
+        text, data = self._text_of(token)
+        top = tuple((*self._text_of(t)[:1], lp, self._text_of(t)[1]) for t, lp in raw.top)
         return TokenLogprob(text, raw.logprob, data, top)

@@ -46,6 +46,19 @@ def resolve_model(model: str | None, *, allow_pickle: bool = False) -> ResolvedM
     )
 
 
+def served_name(model: str | None) -> str:
+    """The name `resolve_model(model)` serves the model under, found without downloading or loading."""
+    if model is None or model.lower() in EMBEDDED_ALIASES:
+        variant = EMBEDDED_ALIASES.get((model or "").lower(), "f16")
+        return EMBEDDED_NAME if variant == "f16" else f"{EMBEDDED_NAME}:{variant}"
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path.stem
+    if path.is_dir():
+        return path.name
+    return model  # a Hub id is served as given
+
+
 def _resolve_local(path: Path) -> ResolvedModel:
     if path.is_file():
         if path.suffix.lower() != ".gguf":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -37,9 +37,9 @@ def _load_spec(protocol: Protocol) -> ProtocolSpec:
     return spec
 
 
-def _auth_for(spec: ProtocolSpec) -> Callable[[Request], None]:
+def _auth(x_api_key: bool) -> Callable[[Request], None]:
     def auth(request: Request) -> None:
-        check_api_key(request, x_api_key=spec.accepts_x_api_key)
+        check_api_key(request, x_api_key=x_api_key)
 
     return auth
 
@@ -82,12 +82,19 @@ def create_app(
     )
     app.state.shutting_down = False
 
-    def spec_for(path: str) -> ProtocolSpec:
+    def spec_for(path: str, headers: Mapping[str, str] | None = None) -> ProtocolSpec:
+        if headers is not None:
+            claimed = next((s for s in specs if s.claims_request and s.claims_request(path, headers)), None)
+            if claimed is not None:
+                return claimed
         return next((spec for spec in specs if spec.owns_path(path)), specs[-1])
 
     _add_health(app, engine)
+    # One server, one key: when a protocol whose clients send `x-api-key` is served, every route takes it.
+    auth = Depends(_auth(any(spec.accepts_x_api_key for spec in specs)))
     for spec in specs:
-        app.include_router(spec.router, dependencies=[Depends(_auth_for(spec))])
+        app.include_router(spec.router, dependencies=[auth])
+
     def respond(path: str, exc: Exception) -> JSONResponse:
         return spec_for(path).errors.response(exc)
 
@@ -101,7 +108,7 @@ def create_app(
         )
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts, respond=respond)
-    install_error_handlers(app, lambda path: spec_for(path).errors)
+    install_error_handlers(app, lambda request: spec_for(request.url.path, request.headers).errors)
     return app
 
 

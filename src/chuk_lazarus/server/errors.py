@@ -22,12 +22,13 @@ from ..serving.errors import ErrorTable
 log = logging.getLogger(__name__)
 
 
-def install_error_handlers(app: FastAPI, errors_for: Callable[[str], ErrorTable]) -> None:
-    """`errors_for(path)`: the error table of the protocol that owns `path`."""
+def install_error_handlers(app: FastAPI, errors_for: Callable[[Request], ErrorTable]) -> None:
+    """`errors_for(request)`: the error table of the protocol the request belongs to (by its path, and
+    for paths two protocols share, by which protocol's client sent it)."""
 
     @app.exception_handler(LazarusError)
     async def lazarus_error(request: Request, exc: LazarusError) -> Response:
-        return errors_for(request.url.path).response(exc)
+        return errors_for(request).response(exc)
 
     @app.exception_handler(ClientDisconnect)
     async def client_left(request: Request, exc: ClientDisconnect) -> Response:
@@ -45,9 +46,9 @@ def install_error_handlers(app: FastAPI, errors_for: Callable[[str], ErrorTable]
             error = MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}")
         else:
             error = GenerationFailed(str(exc.detail))
-        return errors_for(request.url.path).response(error)
+        return errors_for(request).response(error)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return errors_for(request.url.path).response(GenerationFailed("internal server error"))
+        return errors_for(request).response(GenerationFailed("internal server error"))

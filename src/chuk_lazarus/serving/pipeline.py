@@ -14,7 +14,7 @@ A protocol supplies a `Renderer` (how events look on its wire) and nothing else.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -57,13 +57,19 @@ class Renderer(Protocol):
 
 async def respond(
     request: Request,
-    generation_request: GenerationRequest,
+    generation_request: GenerationRequest | Sequence[GenerationRequest],
     renderer: Renderer,
     *,
     stream: bool,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    generation = await engine_of(request).start(generation_request)
+    """Answer one request; several (a batch of prompts) are answered as one response whose choices
+    are numbered request by request (`EngineClient.start_batch`)."""
+    engine = engine_of(request)
+    if isinstance(generation_request, GenerationRequest):
+        generation = await engine.start(generation_request)
+    else:
+        generation = await engine.start_batch(generation_request)
     if not stream:
         try:
             results = await cancel_on_disconnect(request, generation.results())

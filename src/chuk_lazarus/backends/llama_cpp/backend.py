@@ -90,6 +90,7 @@ class LlamaCppBackend(ScheduledBackend):
         )
         template = self.model.meta("tokenizer.chat_template") or ""
         file_type = self.model.meta("general.file_type")
+        self.vocab_size = self.model.n_vocab
         self.bos_token = self.model.token_text(self.model.bos)
         self.eos_token = self.model.token_text(self.model.eos)
         self.info = ModelInfo(
@@ -130,6 +131,8 @@ class LlamaCppBackend(ScheduledBackend):
                 raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
                                      param=f"input[{i}]")  # fmt: skip
         return self.embedder.submit(inputs)
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        return self.model.fim_tokens()
 
     def free(self) -> None:
         self.embedder.close()

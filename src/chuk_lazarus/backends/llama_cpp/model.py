@@ -136,6 +136,12 @@ class LlamaModel:
     def eos(self) -> int:
         return int(C.llama_vocab_eos(self.vocab))
 
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        """Fill-in-the-middle prefix, suffix and middle tokens, when the vocabulary has all three."""
+        v = self.vocab
+        ids = (int(C.llama_vocab_fim_pre(v)), int(C.llama_vocab_fim_suf(v)), int(C.llama_vocab_fim_mid(v)))
+        return ids if min(ids) >= 0 else None
+
     @property
     def adds_bos(self) -> bool:
         return bool(C.llama_vocab_get_add_bos(self.vocab))

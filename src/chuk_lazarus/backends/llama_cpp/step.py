@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -75,6 +76,10 @@ class Slot:
     draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
     draft_len: int = 0  # how many to draft next: grows while drafts hold, shrinks when they miss
     generated: int = 0
+    # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
+    # (the first output row of its chunk, and the prompt token each row predicts).
+    prompt_lps: list[RawLogprob] | None = None
+    scoring: tuple[int, list[int]] | None = None
 
     @property
     def busy(self) -> bool:
@@ -148,10 +153,15 @@ class LlamaStepper:
             return Wait.DEFER
         slot, source = placement.slot, placement.source
         assert isinstance(slot, Slot) and (source is None or isinstance(source, Slot))
+        scored = job.prompt_logprobs is not None
+        if scored:  # every prompt position's logits are needed, so none of it comes from a cache
+            placement, source = dataclasses.replace(placement, reuse=0, source=None), None
         # What the slot holds past the part this prompt keeps is about to go: keep it in RAM first.
         self._save(slot, keep=placement.reuse if source is None else 0)
         reuse = self._reuse(slot, placement.reuse, source)
-        reuse = self._restore(slot, job.prompt_tokens, reuse)
+        if not scored:
+            reuse = self._restore(slot, job.prompt_tokens, reuse)
+        slot.prompt_lps = [] if scored else None
         # Plain greedy rows share one argmax; anything else gets its own chain (raises on a bad grammar).
         slot.sampler = None
         if not (job.sampling.plain_greedy and not job.grammar):
@@ -181,6 +191,12 @@ class LlamaStepper:
         greedy: np.ndarray | None = None
         if any(s.sampler is None for s in active):
             greedy = self._logits(C.llama_get_logits(self.ctx), self.batch.n_outputs).argmax(axis=1)
+        for slot in self.slots:
+            if slot.scoring is not None and slot.prompt_lps is not None and slot.job is not None:
+                first, targets = slot.scoring
+                rows = self._logits(C.llama_get_logits(self.ctx), self.batch.n_outputs)[first : first + len(targets)]
+                slot.prompt_lps += prompt_logprobs(rows, targets, slot.job.prompt_logprobs or 0)
+                slot.scoring = None
         sampled: list[Sampled[Slot]] = []
         for slot in active:
             job = slot.job
@@ -197,7 +213,10 @@ class LlamaStepper:
                 top_n = job.logprobs
                 logprob = self._logprob(slot.batch_index + j, token, top_n) if top_n is not None else None
                 tokens.append(token)
-                sampled.append(Sampled(slot, token, logprob))
+                # A scored prompt's logprobs go with its first token (no draft follows a prefill).
+                scored = tuple(slot.prompt_lps) if slot.prompt_lps is not None else None
+                slot.prompt_lps = None
+                sampled.append(Sampled(slot, token, logprob, scored))
                 if j == len(slot.draft) or token != slot.draft[j] or self.model.is_eog(token):
                     break
             if slot.draft:
@@ -232,6 +251,7 @@ class LlamaStepper:
         seq.next_token = None
         seq.drafter = None
         seq.draft = []
+        seq.prompt_lps = seq.scoring = None
         seq.batch_index = seq.output_row = -1
         seq.last_used = self.decodes
 
@@ -343,7 +363,12 @@ class LlamaStepper:
                 take = min(len(slot.pending), batch.room)
                 chunk, slot.pending = slot.pending[:take], slot.pending[take:]
                 last = not slot.pending
-                row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
+                if slot.prompt_lps is not None:  # row i predicts the prompt token after chunk[i]
+                    first = batch.add_all(chunk, len(slot.cached), slot.seq_id)
+                    slot.scoring = (first, chunk[1:] + slot.pending[:1])
+                    row = first + len(chunk) - 1  # the last row: the first output token's logits
+                else:
+                    row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
                 slot.cached.extend(chunk)
                 if last:
                     slot.batch_index, slot.output_row = batch.n - 1, row
@@ -377,3 +402,19 @@ class LlamaStepper:
             best = best[np.argsort(-logits[best])]
             top = tuple((int(t), float(logits[t] - logz)) for t in best)
         return RawLogprob(float(logits[token] - logz), top)
+
+
+def prompt_logprobs(rows: np.ndarray, targets: list[int], top_n: int) -> list[RawLogprob]:
+    """The logprob of `targets[i]` under row i of `rows` (logits), with the `top_n` best of that row."""
+    out: list[RawLogprob] = []
+    for row, target in zip(rows, targets):
+        logits = row.astype(np.float64)
+        peak = logits.max()
+        logz = peak + np.log(np.exp(logits - peak).sum())
+        top: tuple[tuple[int, float], ...] = ()
+        if top_n > 0:
+            best = np.argpartition(-logits, top_n)[:top_n]
+            best = best[np.argsort(-logits[best])]
+            top = tuple((int(t), float(logits[t] - logz)) for t in best)
+        out.append(RawLogprob(float(logits[target] - logz), top))
+    return out

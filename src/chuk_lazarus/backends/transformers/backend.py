@@ -32,6 +32,7 @@ class TransformersBackend(ScheduledBackend):
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.vocab = Vocabulary(self.tokenizer, self.model)
+        self.vocab_size = self.vocab.n_vocab
         config = self.model.config.get_text_config()
         trained = int(getattr(config, "max_position_embeddings", 0) or 0)
         ctx_size = settings.context_for(trained)
@@ -103,6 +104,8 @@ class TransformersBackend(ScheduledBackend):
                 raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
                                      param=f"input[{i}]")  # fmt: skip
         return self.embedder.submit(inputs)
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        return self.vocab.fim_tokens()
 
     def free(self) -> None:
         self.embedder.close()

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import DynamicCache
 
-from ..base import BackendJob
+from ..base import BackendJob, RawLogprob
 from ..scheduler import Placed, Sampled, Wait
 from .batch import DecodeBatch, mergeable
 from .sampler import SequenceSampler, sample_rows
@@ -35,6 +35,7 @@ class Seq:
     batch: DecodeBatch | None = None  # the decode batch this sequence is a row of, once prefilled
     length: int = 0  # tokens whose K/V are in the cache (= the next token's position)
     next_token: int | None = None  # sampled, not yet fed to the model
+    prompt_lps: list[RawLogprob] | None = None  # a job with `prompt_logprobs`: collected while prefilling
 
 
 class TransformersStepper:
@@ -66,7 +67,7 @@ class TransformersStepper:
             lltokenizer=self.vocab.lltokenizer(),
             render=self.vocab.rendered,
         )
-        seq = Seq(job, sampler, list(job.prompt_tokens))
+        seq = Seq(job, sampler, list(job.prompt_tokens), prompt_lps=[] if job.prompt_logprobs is not None else None)
         self.prefilling.append(seq)
         return Placed(seq)
 
@@ -129,15 +130,19 @@ class TransformersStepper:
         chunk, seq.pending = seq.pending[: self.batch_size], seq.pending[self.batch_size :]
         ids = torch.tensor([chunk], dtype=torch.long, device=self.device)
         positions = torch.arange(seq.length, seq.length + len(chunk), device=self.device).unsqueeze(0)
-        # logits_to_keep=1: only the last position's logits are needed, not a vocab-wide row per token.
+        # logits_to_keep=1: only the last position's logits are needed, not a vocab-wide row per token
+        # (0 keeps every row: a prompt being scored needs each position's).
         out = self.model(
             input_ids=ids,
             position_ids=positions,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=0 if seq.prompt_lps is not None else 1,
             **{self.cache_arg: seq.cache},
         )
         seq.length += len(chunk)
+        if seq.prompt_lps is not None:  # row i predicts the prompt token after chunk[i]
+            targets = chunk[1:] + seq.pending[:1]
+            seq.prompt_lps += prompt_logprobs(out.logits[0, : len(targets)], targets, seq.job.prompt_logprobs or 0)
         if seq.pending:
             return None
         token, logprob = sample_rows([seq.sampler], out.logits[:, -1, :], [seq.job.logprobs])[0]
@@ -145,7 +150,9 @@ class TransformersStepper:
         # It joins a batch at the next step, once the scheduler knows this first token did not end it.
         self.prefilling.remove(seq)
         self.prefilled.append(seq)
-        return Sampled(seq, token, logprob)
+        scored = tuple(seq.prompt_lps) if seq.prompt_lps is not None else None
+        seq.prompt_lps = None
+        return Sampled(seq, token, logprob, scored)
 
     def _join(self, seq: Seq) -> None:
         cache, seq.cache = seq.cache, None
@@ -157,3 +164,18 @@ class TransformersStepper:
             target = DecodeBatch(seq, cache, seq.length, self.device)
             self.batches.append(target)
         seq.batch = target
+
+
+def prompt_logprobs(rows: torch.Tensor, targets: list[int], top_n: int) -> list[RawLogprob]:
+    """The logprob of `targets[i]` under row i of `rows` (logits), with the `top_n` best of that row."""
+    if not targets:
+        return []
+    logz = torch.log_softmax(rows.detach().to("cpu", torch.float64), dim=-1)
+    picked = logz[torch.arange(len(targets)), torch.tensor(targets, dtype=torch.long)].tolist()
+    if top_n <= 0:
+        return [RawLogprob(float(lp)) for lp in picked]
+    values, ids = torch.topk(logz, min(top_n, logz.shape[-1]), dim=-1)
+    return [
+        RawLogprob(float(lp), tuple((int(t), float(v)) for t, v in zip(row_ids, row_values)))
+        for lp, row_ids, row_values in zip(picked, ids.tolist(), values.tolist())
+    ]

@@ -6,6 +6,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+# (prefix, suffix, middle) token names: StarCoder/SantaCoder, Qwen2.5-Coder, CodeLlama/Llama-style.
+_FIM_NAMES = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    ("<fim-prefix>", "<fim-suffix>", "<fim-middle>"),
+    ("▁<PRE>", "▁<SUF>", "▁<MID>"),
+)
+
 
 class Vocabulary:
     """Token bytes, end-of-sequence ids and the grammar library's tokenizer, computed once per model."""
@@ -37,6 +45,15 @@ class Vocabulary:
                 )
                 self._pieces[token] = cached
         return cached
+
+    def fim_tokens(self) -> tuple[int, int, int] | None:
+        """Fill-in-the-middle prefix, suffix and middle tokens, by the names the FIM-trained families use."""
+        vocab = self.tokenizer.get_vocab()
+        for names in _FIM_NAMES:
+            ids = tuple(vocab.get(name) for name in names)
+            if all(i is not None for i in ids):
+                return (int(ids[0] or 0), int(ids[1] or 0), int(ids[2] or 0))
+        return None
 
     def piece(self, token: int) -> bytes:
         """Bytes a token adds to the output text: control tokens add nothing (as in llama.cpp)."""

@@ -1,5 +1,6 @@
-"""Anthropic routes: `POST /v1/messages`, `POST /v1/messages/count_tokens`, and `GET /v1/models` when
-the OpenAI protocol (which owns `/v1/models` when both are served) is not enabled.
+"""Anthropic routes: `POST /v1/messages`, `POST /v1/messages/count_tokens`, and `GET /v1/models` (+ `/{id}`)
+for Anthropic's clients: every such request when OpenAI is not served, and, when it is, those carrying
+`anthropic-version` (or only `x-api-key`); OpenAI's clients keep OpenAI's shape.
 
 Thin: parse, call the engine, render. Headers Anthropic clients send (`anthropic-version`,
 `anthropic-beta`) and the SDK's `?beta=true` query are accepted and change nothing.
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
@@ -23,18 +25,21 @@ from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import engine_of
 from .. import Protocol
+from . import sent_by_anthropic_client
 from .errors import request_id
 from .render import MessageRenderer, asks_for_caching
 from .schemas import CountTokensRequest, MessagesRequest, to_generation_request
 
 
 class _ModelsRoute(APIRoute):
-    """Matches only when OpenAI is not served, so `/v1/models` keeps OpenAI's shape when both are."""
+    """When OpenAI is served too, matches only requests an Anthropic client sent (its headers), so
+    `/v1/models` answers each SDK in its own shape."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         app = scope.get("app")
         config = getattr(getattr(app, "state", None), "config", None)
-        if config is not None and Protocol.OPENAI.value in config.protocols:
+        openai_served = config is not None and Protocol.OPENAI.value in config.protocols
+        if openai_served and (scope.get("type") != "http" or not sent_by_anthropic_client(Headers(scope=scope))):
             return Match.NONE, {}
         return super().matches(scope)
 
@@ -67,7 +72,7 @@ async def count_tokens(request: Request) -> JSONResponse:
     return JSONResponse({"input_tokens": await engine.count_tokens(to_generation_request(body))})
 
 
-# ---- models (only when OpenAI is not served) ----------------------------------------------------
+# ---- models (for Anthropic's clients) ------------------------------------------------------------
 
 
 def _model_json(engine: EngineClient, name: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, the Responses API routes
-(`responses/router.py`) and `POST /v1/embeddings` (embeddings.py). Thin: parse, check, respond."""
+"""OpenAI routes: `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`, the
+Responses API routes (`responses/router.py`) and `POST /v1/embeddings` (embeddings.py). Thin: parse,
+check, respond."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from .checks import check_model
 from .embeddings import router as embeddings_router
+from .completions import CompletionRequest, to_generation_requests
+from .completions_render import CompletionRenderer
 from .render import ChatRenderer
 from .responses.router import router as responses_router
 from .schemas import ChatCompletionRequest, to_generation_request
@@ -53,6 +56,20 @@ async def chat_completions(request: Request) -> Response:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
     return await respond(request, generation, renderer, stream=body.stream)
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    body = validate_as(CompletionRequest, await read_json_object(request))
+    check_model(engine_of(request), body.model, param="model")
+    generations = to_generation_requests(body, default_max_tokens=config_of(request).default_max_tokens)
+    renderer = CompletionRenderer(
+        model=body.model,
+        n=body.n,
+        want_logprobs=body.logprobs is not None,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )
+    return await respond(request, generations, renderer, stream=body.stream)
 
 
 router.include_router(responses_router)
