@@ -113,6 +113,7 @@ class FakeEngine:
     prompt_tokens: int = 5
     model_name: str = MODEL
     aliases: tuple[str, ...] = ()
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
     requests: list[GenerationRequest] = field(default_factory=list)
     streams: list[FakeGeneration] = field(default_factory=list)  # one per started request
     embed_requests: list[EmbeddingRequest] = field(default_factory=list)

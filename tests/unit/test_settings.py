@@ -144,6 +144,7 @@ def test_all_flags_parse() -> None:
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
             "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512",
             "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2",
+            "--temperature", "0.3", "--top-p", "0.9", "--top-k", "20", "--min-p", "0.05", "--repeat-penalty", "1.1",
             "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7", "--header-timeout", "3",
             "--max-connections", "9", "--keep-alive-timeout", "2"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
@@ -157,7 +158,8 @@ def test_all_flags_parse() -> None:
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,
         "max_queue": 0, "cache_ram": 512, "cache_dir": "/tmp/kv", "cache_disk": 100, "draft_max": 4,
-        "draft_ngram": 2, "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
+        "draft_ngram": 2, "temperature": 0.3, "top_p": 0.9, "top_k": 20, "min_p": 0.05, "repeat_penalty": 1.1,
+        "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
         "trust_remote_code": True, "allow_pickle": True,
     }  # fmt: skip
 

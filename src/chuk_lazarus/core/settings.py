@@ -50,6 +50,21 @@ class ModelSettings(BaseModel):
                            json_schema_extra={"metavar": "N"})  # fmt: skip
     draft_ngram: int = Field(3, ge=1, le=16, description="llama.cpp backend: how many trailing tokens must "
                              "match earlier text before it is used as a draft", json_schema_extra={"metavar": "N"})  # fmt: skip
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="sampling default for requests "
+                                      "that leave temperature out (default: the model's own, else the "
+                                      "protocol's)", json_schema_extra={"metavar": "T"})  # fmt: skip
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="sampling default for requests that leave "
+                                "top_p out (default: the model's own, else the protocol's)",
+                                json_schema_extra={"metavar": "P"})  # fmt: skip
+    top_k: int | None = Field(None, ge=0, description="sampling default for requests that leave top_k out; 0 "
+                              "is off (default: the model's own, else the protocol's)",
+                              json_schema_extra={"metavar": "K"})  # fmt: skip
+    min_p: float | None = Field(None, ge=0.0, le=1.0, description="sampling default for requests that leave "
+                                "min_p out (default: the model's own, else the protocol's)",
+                                json_schema_extra={"metavar": "P"})  # fmt: skip
+    repeat_penalty: float | None = Field(None, gt=0.0, description="sampling default for requests that leave "
+                                         "the repeat penalty out (default: the model's own, else the "
+                                         "protocol's)", json_schema_extra={"metavar": "X"})  # fmt: skip
     tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, "
                                     "pythonic or json (default: detected from the chat template)",
                                     json_schema_extra={"metavar": "NAME"})  # fmt: skip
@@ -61,6 +76,12 @@ class ModelSettings(BaseModel):
                                     "inside a model repo")  # fmt: skip
     allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt checkpoints "
                                "(pickle can run code); safetensors only otherwise")  # fmt: skip
+
+    def sampling_defaults(self) -> dict[str, float]:
+        """The sampling defaults given as flags, by SamplingParams' names."""
+        given = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
+                 "min_p": self.min_p, "repeat_penalty": self.repeat_penalty}  # fmt: skip
+        return {k: v for k, v in given.items() if v is not None}
 
     def context_for(self, trained: int | None) -> int:
         """The context per sequence: `ctx_size`, else the model's trained context capped."""

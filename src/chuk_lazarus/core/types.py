@@ -101,6 +101,17 @@ class SamplingParams:
         return self.greedy and not self.logit_bias and not self.penalized
 
 
+# The sampling fields a deployment may give defaults for (server flags, the model's own), applied to
+# requests that leave them out (`GenerationRequest.sampling_unset`).
+DEFAULTABLE_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
+
+
+def unset_sampling(**given: object) -> frozenset[str]:
+    """The defaultable sampling fields a request left out: those it gave as None, and those its
+    protocol cannot send at all (not named here)."""
+    return frozenset(name for name in DEFAULTABLE_SAMPLING if given.get(name) is None)
+
+
 def stop_strings(stop: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """A request's stop strings however the protocol sends them: one or many, empty ones dropped,
     each once, in order."""
@@ -121,6 +132,9 @@ class GenerationRequest:
     # True when `max_tokens` is the server's default rather than the caller's: it is then cut to the room
     # the prompt leaves. A caller's own max_tokens that does not fit is refused (400), as OpenAI does.
     max_tokens_is_default: bool = False
+    # Sampling fields the client left out (names from DEFAULTABLE_SAMPLING): the engine gives them the
+    # server's defaults, else the model's own, over the protocol's value in `sampling`.
+    sampling_unset: frozenset[str] = frozenset()
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: tuple[str, ...] = ()
     tools: tuple[ToolDefinition, ...] = ()
@@ -233,6 +247,9 @@ class ModelInfo:
     embedding_length: int = 0
     pooling: str = ""
     generates: bool = True
+    # The model's own sampling defaults (GGUF `general.sampling.*`, HF generation_config.json), by the
+    # names of SamplingParams.
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

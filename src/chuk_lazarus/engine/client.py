@@ -46,6 +46,9 @@ class EngineClient(Protocol):
     def loaded_at(self) -> float: ...  # Unix time, for model lists' `created`
 
     @property
+    def sampling_defaults(self) -> dict[str, float]: ...  # for the fields a request leaves out
+
+    @property
     def load_duration_ns(self) -> int: ...
 
     def serves(self, model: str) -> bool:

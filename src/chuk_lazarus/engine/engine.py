@@ -22,7 +22,7 @@ from ..backends.delivery import LoopPoster
 from ..core.embedding import EmbeddingRequest, EmbeddingResult
 from ..core.errors import InvalidRequest, UnsupportedFeature
 from ..core.settings import ModelSettings
-from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, ModelInfo
+from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, ModelInfo, SamplingParams
 from .embedding import embed
 from .generation import Generation, Posted, fold_events
 from .prompt import PromptPlan, plan_prompt
@@ -31,13 +31,23 @@ from .templates import ChatTemplate
 
 
 class ModelEngine:
-    def __init__(self, backend: Backend, *, aliases: tuple[str, ...] = (), tool_parser: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        aliases: tuple[str, ...] = (),
+        tool_parser: str | None = None,
+        sampling_defaults: dict[str, float] | None = None,
+    ) -> None:
+        """`sampling_defaults`: for the fields a request leaves out (`GenerationRequest.sampling_unset`),
+        over the model's own (`ModelInfo.sampling_defaults`)."""
         if tool_parser is not None:
             from ..tools import get_parser
 
             get_parser(tool_parser)  # an unknown name fails at load, not on the first tool request
         self.tool_parser = tool_parser
         self.backend = backend
+        self.sampling_defaults = {**backend.info.sampling_defaults, **(sampling_defaults or {})}
         self.template = ChatTemplate(backend.info.chat_template, bos_token=backend.bos_token, eos_token=backend.eos_token)
         self.aliases = aliases
         self.loaded_at = time.time()
@@ -69,7 +79,12 @@ class ModelEngine:
         resolved = await asyncio.to_thread(resolve_model, model, allow_pickle=settings.allow_pickle)
         name = served_name or resolved.name
         backend = await asyncio.to_thread(create_backend, resolved, name, settings)
-        engine = cls(backend, aliases=_aliases_for(resolved.name, model, served_name), tool_parser=settings.tool_parser)
+        engine = cls(
+            backend,
+            aliases=_aliases_for(resolved.name, model, served_name),
+            tool_parser=settings.tool_parser,
+            sampling_defaults={**resolved.sampling_defaults, **settings.sampling_defaults()},
+        )
         engine.load_duration_ns = time.perf_counter_ns() - started
         return engine
 
@@ -130,7 +145,7 @@ class ModelEngine:
         jobs: list[BackendJob] = []
         for request, plan in zip(requests, plans):
             for choice in range(request.n):
-                sampling = request.sampling
+                sampling = self._sampling_for(request)
                 if choice and sampling.seed is not None:
                     sampling = dataclasses.replace(sampling, seed=sampling.seed + choice)
                 sink = QueueSink(poster, queue, len(jobs), self.backend, plan, request.stop, echo=request.echo)
@@ -154,6 +169,21 @@ class ModelEngine:
                     self.backend.cancel(queued)
                 raise
         return Generation(self.backend, jobs, queue, sum(len(plan.tokens) for plan in plans))
+
+    def _sampling_for(self, request: GenerationRequest) -> SamplingParams:
+        """The request's sampling with the deployment's defaults in the fields it left out."""
+        chosen = {k: v for k, v in self.sampling_defaults.items() if k in request.sampling_unset}
+        if not chosen:
+            return request.sampling
+        s = request.sampling
+        return dataclasses.replace(
+            s,
+            temperature=chosen.get("temperature", s.temperature),
+            top_p=chosen.get("top_p", s.top_p),
+            top_k=int(chosen.get("top_k", s.top_k)),
+            min_p=chosen.get("min_p", s.min_p),
+            repeat_penalty=chosen.get("repeat_penalty", s.repeat_penalty),
+        )
 
     # -- tokens -----------------------------------------------------------------------------------
 

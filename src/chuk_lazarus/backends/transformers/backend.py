@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ...core.errors import InvalidRequest
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
+from .. import sampling_defaults
 from ..embedding import EmbedBatcher
 from ..scheduler import ScheduledBackend, Scheduler
 from .loading import load_model, require_extra
@@ -88,6 +89,9 @@ class TransformersBackend(ScheduledBackend):
             },
             embedding_length=int(getattr(config, "hidden_size", 0) or 0),
             pooling=pooling,
+            sampling_defaults=sampling_defaults.from_generation_config(
+                getattr(self.model, "generation_config", None)
+            ),
         )
 
     def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:

@@ -24,6 +24,7 @@ from ...core.types import (
     ToolChoice,
     ToolDefinition,
     stop_strings,
+    unset_sampling,
 )
 from ...engine.limits import MAX_CONTENT_PARTS
 
@@ -172,6 +173,7 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
             top_p=1.0 if body.top_p is None else body.top_p,
             top_k=body.top_k or 0,
         ),
+        sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p, top_k=body.top_k),
         stop=stop_strings(body.stop_sequences),
         tools=tools,
         tool_choice=choice,

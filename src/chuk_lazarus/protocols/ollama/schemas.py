@@ -27,6 +27,7 @@ from ...core.types import (
     ToolChoice,
     ToolDefinition,
     stop_strings,
+    unset_sampling,
 )
 
 # Ollama's own defaults (api.DefaultOptions), used when a request leaves an option out.
@@ -205,6 +206,8 @@ def _common(body: _GenerationBase, default_max_tokens: int) -> dict[str, Any]:
             frequency_penalty=opts.frequency_penalty or 0.0,
             repeat_penalty=DEFAULT_REPEAT_PENALTY if opts.repeat_penalty is None else opts.repeat_penalty,
         ),
+        "sampling_unset": unset_sampling(temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k,
+                                         min_p=opts.min_p, repeat_penalty=opts.repeat_penalty),
         "stop": stop_strings(opts.stop),
         "response_format": _format(body.format),
         "logprobs": body.top_logprobs if body.logprobs else None,

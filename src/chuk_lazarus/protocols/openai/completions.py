@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from ...core.errors import InvalidRequest, UnsupportedFeature
-from ...core.types import GenerationRequest, ResponseFormat, SamplingParams, stop_strings
+from ...core.types import GenerationRequest, ResponseFormat, SamplingParams, stop_strings, unset_sampling
 from .schemas import MAX_N, MAX_STOP, ResponseFormatIn, StreamOptions, _logit_bias, _Model, _response_format
 
 # OpenAI's limit for the legacy endpoint's `logprobs`.
@@ -113,6 +113,7 @@ def to_generation_requests(body: CompletionRequest, *, default_max_tokens: int) 
             frequency_penalty=body.frequency_penalty,
             logit_bias=_logit_bias(body.logit_bias),
         ),
+        sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         stop=stop_strings(body.stop),
         response_format=_format(body),
         logprobs=body.logprobs,

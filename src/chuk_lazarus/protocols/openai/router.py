@@ -12,9 +12,9 @@ from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from .checks import check_model
-from .embeddings import router as embeddings_router
 from .completions import CompletionRequest, to_generation_requests
 from .completions_render import CompletionRenderer
+from .embeddings import router as embeddings_router
 from .render import ChatRenderer
 from .responses.router import router as responses_router
 from .schemas import ChatCompletionRequest, to_generation_request

@@ -23,6 +23,7 @@ from ...core.types import (
     ToolChoice,
     ToolDefinition,
     stop_strings,
+    unset_sampling,
 )
 from ...engine.limits import MAX_CONTENT_PARTS
 
@@ -181,6 +182,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         messages=tuple(_message(m, f"messages[{i}]") for i, m in enumerate(body.messages)),
         max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
         max_tokens_is_default=body.max_completion_tokens is None and body.max_tokens is None,
+        sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,

@@ -26,6 +26,7 @@ from ....core.types import (
     SamplingParams,
     ToolChoice,
     ToolDefinition,
+    unset_sampling,
 )
 from .items import validate_at
 
@@ -174,6 +175,7 @@ def to_generation_request(
         messages=tuple(messages),
         max_tokens=body.max_output_tokens or default_max_tokens,
         max_tokens_is_default=body.max_output_tokens is None,
+        sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,
