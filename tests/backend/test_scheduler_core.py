@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from chuk_lazarus.core.grammar import Constraint
 from chuk_lazarus.backends.base import BackendFinish, BackendJob, RawLogprob
 from chuk_lazarus.backends.scheduler import Placed, Sampled, Scheduler, Wait
 from chuk_lazarus.core.errors import GenerationFailed, Overloaded
@@ -43,7 +44,7 @@ class FakeStepper:
         if id(job) in self.defer:
             self.defer.discard(id(job))
             return Wait.DEFER
-        if job.grammar == "bad":
+        if job.constraint is not None and job.constraint.grammar == "bad":
             raise ValueError("bad grammar")
         seq = FakeSeq(job, list(job.prompt_tokens[1:]))
         self.seqs.append(seq)
@@ -206,7 +207,7 @@ def test_a_failed_step_fails_every_sequence_in_it_and_the_worker_goes_on(stepper
 def test_a_job_that_cannot_be_placed_fails_alone(stepper: FakeStepper) -> None:
     sched = _scheduler(stepper, slots=2)
     bad = _job([0])
-    bad.grammar = "bad"
+    bad.constraint = Constraint("bad")
     good = _job([0], max_tokens=1)
     try:
         sched.submit(bad)

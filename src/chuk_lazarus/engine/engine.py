@@ -120,8 +120,7 @@ class ModelEngine:
                     sampling=sampling,
                     max_tokens=plan.max_tokens,
                     sink=sink,
-                    grammar=plan.grammar,
-                    grammar_triggers=plan.grammar_triggers,
+                    constraint=plan.constraint,
                     logprobs=request.logprobs,
                 )
             )

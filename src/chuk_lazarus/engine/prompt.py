@@ -1,4 +1,4 @@
-"""Turning a `GenerationRequest` into what the backend runs: prompt text, tokens, grammar, output parser.
+"""Turning a `GenerationRequest` into what the backend runs: prompt text, tokens, constraint, output parser.
 
 This is the one place that decides how messages, tools and output constraints reach the model.
 """
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from ..backends.base import Backend
 from ..core.errors import ContextLengthExceeded, InvalidRequest
-from ..core.types import GenerationRequest, LazyTrigger
+from ..core.grammar import Constraint
+from ..core.types import GenerationRequest
 from . import constraints, tool_plan
 from .output import PlainText, TextParser
 from .templates import ChatTemplate
@@ -21,17 +22,16 @@ class PromptPlan:
     text: str
     tokens: list[int]
     max_tokens: int
-    grammar: str | None
+    constraint: Constraint | None  # compiled by the backend already (see `Backend.check_constraint`)
     make_parser: Callable[[], TextParser]
-    grammar_triggers: tuple[LazyTrigger, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
 
 
 def plan_prompt(
     request: GenerationRequest, template: ChatTemplate, backend: Backend, *, tool_parser: str | None = None
 ) -> PromptPlan:
-    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`)."""
-    grammar = None
-    triggers: tuple[LazyTrigger, ...] = ()
+    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`).
+    Runs off the event loop: compiling the constraint is part of planning."""
+    constraint = None
     make_parser: Callable[[], TextParser] = PlainText
     if request.prompt is not None:
         text = request.prompt
@@ -39,8 +39,8 @@ def plan_prompt(
     else:
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
-        tools = tool_plan.plan_tools(request, template, tool_parser, schema_grammar=backend.schema_grammar)
-        grammar, triggers, make_parser = tools.grammar, tools.grammar_triggers, tools.make_parser
+        tools = tool_plan.plan_tools(request, template, tool_parser)
+        constraint, make_parser = tools.constraint, tools.make_parser
         text = template.render(
             tools.messages, tools=tools.template_tools, add_generation_prompt=request.add_generation_prompt
         )
@@ -56,12 +56,8 @@ def plan_prompt(
     room = context - len(tokens)
     max_tokens = room if request.max_tokens is None else min(request.max_tokens, room)
     if request.prompt is not None:
-        grammar = constraints.grammar_for_response_format(request.response_format, backend.schema_grammar)
-    return PromptPlan(
-        text=text,
-        tokens=tokens,
-        max_tokens=max_tokens,
-        grammar=grammar,
-        make_parser=make_parser,
-        grammar_triggers=triggers,
-    )
+        constraints.check_schemas(request)
+        constraint = constraints.response_constraint(request.response_format)
+    if constraint is not None:
+        backend.check_constraint(constraint)  # a schema it cannot enforce is a 400 here, before any token
+    return PromptPlan(text=text, tokens=tokens, max_tokens=max_tokens, constraint=constraint, make_parser=make_parser)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
+from ..guidance import ConstraintCompiler
 from ..scheduler import ScheduledBackend, Scheduler
 from .model import LlamaModel
 from .step import LlamaStepper, Slot
@@ -24,6 +26,7 @@ class LlamaCppBackend(ScheduledBackend):
         ctx_size = settings.context_for(self.model.n_ctx_train)
         threads = settings.threads or os.cpu_count() or 1
         try:
+            self.constraints = ConstraintCompiler(self.model.lltokenizer(), self.model.n_vocab)
             self.stepper = LlamaStepper(
                 self.model,
                 ctx_size=ctx_size,
@@ -31,6 +34,7 @@ class LlamaCppBackend(ScheduledBackend):
                 threads=threads,
                 batch_size=settings.batch_size,
                 cache_ram_bytes=settings.cache_ram * 1024 * 1024,
+                constraints=self.constraints,
             )
         except Exception:
             self.model.close()
@@ -67,6 +71,9 @@ class LlamaCppBackend(ScheduledBackend):
 
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         return self.model.tokenize(text, add_special=add_special and self.model.adds_bos)
+
+    def check_constraint(self, constraint: Constraint) -> None:
+        self.constraints.check(constraint)
 
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)

@@ -8,7 +8,9 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
   2. builds one batch per step: one token for each decoding sequence, then prompt chunks for
      prefilling sequences up to the batch budget (so long prompts never stall running streams);
   3. decodes it and samples each sequence that produced logits with its own sampler (plain greedy
-     sequences together, with one argmax over the step's logits).
+     sequences together, with one argmax over the step's logits). When a sequence's constraint then
+     forces the next tokens (fast-forward), they go in its next batch entry after the sampled token,
+     all at once (a small prefill, logits for the last only), and are delivered with the sampled one.
 
 Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
 be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
@@ -27,6 +29,7 @@ import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
+from ..guidance import ConstraintCompiler
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
 from .host_cache import MIN_TOKENS, HostCache
@@ -45,6 +48,7 @@ class Slot:
     sampler: SequenceSampler | None = None  # None for plain greedy: argmax, no chain needed
     pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
     next_token: int | None = None  # sampled, not yet decoded
+    forced: list[int] = field(default_factory=list)  # forced by the constraint after next_token, not yet decoded
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
@@ -66,8 +70,10 @@ class LlamaStepper:
         threads: int,
         batch_size: int,
         cache_ram_bytes: int = 0,
+        constraints: ConstraintCompiler | None = None,
     ) -> None:
         self.model = model
+        self.constraints = constraints
         self.host_cache = HostCache(cache_ram_bytes)
         params = C.llama_context_default_params()
         params.n_ctx = ctx_size * parallel
@@ -112,16 +118,18 @@ class LlamaStepper:
         self._save(slot, keep=placement.reuse if source is None else 0)
         reuse = self._reuse(slot, placement.reuse, source)
         reuse = self._restore(slot, job.prompt_tokens, reuse)
-        # Plain greedy rows share one argmax; anything else gets its own chain (raises on a bad grammar).
+        # Plain greedy rows share one argmax; anything else gets its own chain (and constraint).
         slot.sampler = None
-        if not (job.sampling.plain_greedy and not job.grammar):
-            m = self.model
-            slot.sampler = SequenceSampler(
-                m.vocab, m.n_vocab, job.sampling, job.grammar, job.grammar_triggers, m.piece
-            )
+        if not (job.sampling.plain_greedy and job.constraint is None):
+            guide = None
+            if job.constraint is not None:
+                assert self.constraints is not None, "a constrained job reached a stepper without a compiler"
+                guide = self.constraints.guide(job.constraint, self.model.piece)
+            slot.sampler = SequenceSampler(self.model.n_vocab, job.sampling, guide)
         slot.job = job
         slot.pending = list(job.prompt_tokens[reuse:])
         slot.next_token = None
+        slot.forced = []
         return Placed(slot, reuse)
 
     def step(self) -> list[Sampled[Slot]]:
@@ -146,7 +154,10 @@ class LlamaStepper:
             top_n = slot.job.logprobs
             logprob = self._logprob(slot.batch_index, token, top_n) if top_n is not None else None
             slot.next_token = token
-            sampled.append(Sampled(slot, token, logprob))
+            # Logprobs are reported per token, and forced tokens have none: no fast-forward with them.
+            if slot.sampler is not None and top_n is None:
+                slot.forced = slot.sampler.forced()
+            sampled.append(Sampled(slot, token, logprob, tuple(slot.forced)))
         return sampled
 
     def release(self, seq: Slot) -> None:
@@ -157,6 +168,7 @@ class LlamaStepper:
         seq.sampler = None
         seq.job = None
         seq.next_token = None
+        seq.forced = []
         seq.batch_index = seq.output_row = -1
         seq.last_used = self.decodes
 
@@ -230,13 +242,19 @@ class LlamaStepper:
         active: list[Slot] = []
         for slot in self.slots:
             slot.batch_index = slot.output_row = -1
-        # Decoding sequences first: one token each, so streams keep flowing while prompts prefill.
+        # Decoding sequences first: one token each (with the tokens forced after it), so streams keep
+        # flowing while prompts prefill.
         for slot in self.slots:
             if slot.busy and slot.next_token is not None and batch.room:
-                slot.batch_index = batch.n
-                slot.output_row = batch.add([slot.next_token], len(slot.cached), slot.seq_id, True)
-                slot.cached.append(slot.next_token)
-                slot.next_token = None
+                run, slot.next_token, slot.forced = [slot.next_token, *slot.forced], None, []
+                if len(run) > batch.room:  # a forced run longer than the room: the rest goes as a prefill
+                    run, slot.pending = run[: batch.room], run[batch.room :]
+                    batch.add(run, len(slot.cached), slot.seq_id, False)
+                    slot.cached.extend(run)
+                    continue
+                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
+                slot.batch_index = batch.n - 1
+                slot.cached.extend(run)
                 active.append(slot)
         for slot in self.slots:
             if slot.busy and slot.pending and batch.room:

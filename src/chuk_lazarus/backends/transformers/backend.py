@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from ..scheduler import ScheduledBackend, Scheduler
@@ -72,6 +73,9 @@ class TransformersBackend(ScheduledBackend):
 
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def check_constraint(self, constraint: Constraint) -> None:
+        self.vocab.constraints.check(constraint)
 
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)

@@ -59,13 +59,10 @@ class TransformersStepper:
         return torch.inference_mode()
 
     def place(self, job: BackendJob) -> Placed[Seq] | Wait:
-        sampler = SequenceSampler(  # raises on a grammar that does not compile
-            job.sampling,
-            job.grammar,
-            job.grammar_triggers,
-            lltokenizer=self.vocab.lltokenizer(),
-            render=self.vocab.rendered,
-        )
+        guide = None
+        if job.constraint is not None:
+            guide = self.vocab.constraints.guide(job.constraint, self.vocab.rendered)
+        sampler = SequenceSampler(job.sampling, guide)
         seq = Seq(job, sampler, list(job.prompt_tokens))
         self.prefilling.append(seq)
         return Placed(seq)
