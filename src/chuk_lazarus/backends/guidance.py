@@ -37,8 +37,11 @@ _LIMITS = llguidance.LLParserLimits(verbose_errors=False)
 
 _UNIMPLEMENTED = re.compile(r'Unimplemented keys: \[([^\]]*)\]')
 _UNKNOWN_FORMAT = re.compile(r"Unknown format: (\S+)")
-_NAMED_KEYWORDS = ("minProperties", "maxProperties", "multipleOf", "pattern", "format", "uniqueItems",
-                   "minItems", "maxItems", "minLength", "maxLength", "$ref", "enum", "const")  # fmt: skip
+_NAMED_KEYWORDS = ("oneOf", "anyOf", "allOf", "minProperties", "maxProperties", "multipleOf", "pattern",
+                   "format", "minItems", "maxItems", "minLength", "maxLength", "$ref", "enum", "const",
+                   "additionalProperties", "prefixItems", "items", "required")  # fmt: skip
+# The part of a lark compile error before the grammar excerpt llguidance appends ("   2 | a: %json…").
+_EXCERPT = re.compile(r"\n\s*\d+ \|")
 
 
 class ConstraintCompiler:
@@ -89,11 +92,13 @@ class ConstraintCompiler:
 
 def explain(error: str, constraint: Constraint) -> InvalidRequest:
     """llguidance's compile error as a 400 naming the request field, the keyword and its JSON pointer."""
-    detail = error.strip().splitlines()[0] if error.strip() else "invalid grammar"
+    detail = _EXCERPT.split(error.strip(), maxsplit=1)[0] if error.strip() else "invalid grammar"
     detail = re.sub(r"^at \d+\(\d+\): ", "", detail)
-    detail = detail.removeprefix("failed to compile JSON schema: ")
+    detail = " ".join(detail.removeprefix("failed to compile JSON schema: ").split())[:300]
     keywords: list[tuple[str, Any]] = []
-    if match := _UNIMPLEMENTED.search(detail):
+    if "regex parse error" in detail:
+        keywords = [("pattern", None)]
+    elif match := _UNIMPLEMENTED.search(detail):
         keywords = [(k.strip().strip('"'), None) for k in match.group(1).split(",") if k.strip()]
     elif match := _UNKNOWN_FORMAT.search(detail):
         keywords = [("format", match.group(1).strip('"'))]

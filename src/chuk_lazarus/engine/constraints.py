@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.errors import InvalidRequest
 from ..core.grammar import Constraint, schema_constraint
-from ..core.schema import check_depth, check_strict
+from ..core.schema import check_size, check_strict
 from ..core.types import GenerationRequest, ResponseFormat
 
 # Any JSON object (OpenAI `json_object`, Ollama `format: "json"`).
@@ -19,7 +19,7 @@ JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
 def check_schema(schema: dict[str, Any], *, param: str, strict: bool) -> None:
-    check_depth(schema, param=param)
+    check_size(schema, param=param)
     if strict:
         check_strict(schema, param=param)
 
