@@ -80,7 +80,9 @@ if "ipv6" not in FORMATS.checkers:
 
 @pytest.fixture(scope="module")
 def corpus_server(serve: Any) -> Any:
-    server = serve("--protocols", "openai,ollama,anthropic", "--parallel", "8")
+    # One thread: on a shared 2-core machine, llama.cpp threads that spin-wait for each other while
+    # descheduled make a step up to 50x slower (measured); one thread degrades gracefully.
+    server = serve("--protocols", "openai,ollama,anthropic", "--parallel", "8", "--threads", "1")
     yield server
     server.stop()
 
@@ -157,7 +159,7 @@ def _read(entry: str, stream: bool, body: str) -> tuple[str | None, str]:
 _FINISHED = {"stop", "tool_calls", "tool_use", "end_turn"}
 
 
-async def _one(client: httpx.AsyncClient, gate: asyncio.Semaphore, entry: str, stream: bool,
+async def _one(client: httpx.AsyncClient, gate: asyncio.Semaphore, entry: str, stream: bool, name: str,
                schema: dict[str, Any], prompt: str, refused: str | None) -> str:
     """'ok', or what went wrong."""
     path, payload = _request(entry, schema, prompt, stream)

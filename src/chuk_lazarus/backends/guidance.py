@@ -35,7 +35,7 @@ _CACHE_SIZE = 128
 # verbose errors would print parser state into a 400.
 _LIMITS = llguidance.LLParserLimits(verbose_errors=False)
 
-_UNIMPLEMENTED = re.compile(r'Unimplemented keys: \[([^\]]*)\]')
+_UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[([^\]]*)\]")
 _UNKNOWN_FORMAT = re.compile(r"Unknown format: (\S+)")
 _NAMED_KEYWORDS = ("oneOf", "anyOf", "allOf", "minProperties", "maxProperties", "multipleOf", "pattern",
                    "format", "minItems", "maxItems", "minLength", "maxLength", "$ref", "enum", "const",

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .schema import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
 from .types import LazyTrigger
 
 # How generated JSON is written: compact (no whitespace between tokens, so a weak model cannot pad
@@ -46,7 +47,42 @@ class Constraint:
 def json_embed(schema: dict[str, Any]) -> str:
     """`schema` as a lark `%json{...}` term, with our JSON options in force."""
     options = dict(schema.get("x-guidance") or {}) if isinstance(schema.get("x-guidance"), dict) else {}
-    return "%json" + json.dumps({**schema, "x-guidance": {**options, **JSON_OPTIONS}}, ensure_ascii=False)
+    closed = close_objects(schema)
+    return "%json" + json.dumps({**closed, "x-guidance": {**options, **JSON_OPTIONS}}, ensure_ascii=False)
+
+
+_OPEN_KEYS = (
+    "additionalProperties",
+    "patternProperties",
+    "unevaluatedProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "$ref",
+)
+
+
+def close_objects(node: Any, *, in_all_of: bool = False) -> Any:
+    """`node` with `additionalProperties: false` on every object that lists `properties` and says
+    nothing about other keys — as llama.cpp's and xgrammar's converters do. Only instances the schema
+    allows are produced (a subset), and a small model no longer invents keys until max_tokens. Objects
+    combined with others (an `allOf` branch, or one with `allOf`/`anyOf`/`$ref` of its own) stay as
+    written: closing one part of an intersection would forbid the other part's keys."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: close_objects(sub) for name, sub in value.items()}
+        elif key in SCHEMA_LISTS + ("items",) and isinstance(value, list):
+            out[key] = [close_objects(sub, in_all_of=key == "allOf") for sub in value]
+        elif key in SCHEMA_ONE and isinstance(value, dict):
+            out[key] = close_objects(value)
+        else:
+            out[key] = value
+    if isinstance(out.get("properties"), dict) and not in_all_of and not any(k in out for k in _OPEN_KEYS):
+        out["additionalProperties"] = False
+    return out
 
 
 def lark_literal(text: str) -> str:
@@ -56,6 +92,4 @@ def lark_literal(text: str) -> str:
 
 def schema_constraint(schema: dict[str, Any], *, param: str) -> Constraint:
     """Exactly JSON valid against `schema`."""
-    return Constraint(
-        f"start: {json_embed(schema)}\n", schemas=(EmbeddedSchema(param, schema),), param=param
-    )
+    return Constraint(f"start: {json_embed(schema)}\n", schemas=(EmbeddedSchema(param, schema),), param=param)

@@ -21,9 +21,9 @@ MAX_SCHEMA_DEPTH = 64
 MAX_SUBSCHEMAS = 1000
 MAX_ENUM_VALUES = 2000
 
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf", "allOf")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+SCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf", "allOf")
+SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
                "unevaluatedProperties", "unevaluatedItems", "additionalItems", "contentSchema")  # fmt: skip
 
 
@@ -40,13 +40,13 @@ def subschemas(schema: Any) -> Iterator[tuple[str, dict[str, Any], int]]:
             continue
         yield pointer, node, depth
         children: list[tuple[str, Any, int]] = []
-        for key in _SCHEMA_MAPS:
+        for key in SCHEMA_MAPS:
             value = node.get(key)
             if isinstance(value, dict):
                 children += [(f"{pointer}/{key}/{_escape(k)}", v, depth + 1) for k, v in value.items()]
-        for key in _SCHEMA_LISTS + _SCHEMA_ONE:
+        for key in SCHEMA_LISTS + SCHEMA_ONE:
             value = node.get(key)
-            if isinstance(value, list) and key in _SCHEMA_LISTS + ("items",):
+            if isinstance(value, list) and key in SCHEMA_LISTS + ("items",):
                 children += [(f"{pointer}/{key}/{i}", v, depth + 1) for i, v in enumerate(value)]
             elif isinstance(value, dict):
                 children.append((f"{pointer}/{key}", value, depth + 1))
@@ -63,18 +63,22 @@ def keyword_pointer(schema: Any, keyword: str, value: Any = None) -> str | None:
 
 def check_size(schema: Any, *, param: str) -> None:
     """Refuse a schema nested too deep or too large to compile quickly (see the limits above)."""
-    nodes = values = 0
-    for pointer, node, depth in subschemas(schema):
+    values = 0
+    for nodes, (pointer, node, depth) in enumerate(subschemas(schema), start=1):
         if depth > MAX_SCHEMA_DEPTH:
             raise InvalidRequest(
-                f"the JSON schema nests deeper than {MAX_SCHEMA_DEPTH} levels (at {pointer[:200]}…)", param=param
+                f"the JSON schema nests deeper than {MAX_SCHEMA_DEPTH} levels (at {pointer[:200]}…)",
+                param=param,
             )
-        nodes += 1
         if isinstance(node.get("enum"), list):
             values += len(node["enum"])
         if nodes > MAX_SUBSCHEMAS or values > MAX_ENUM_VALUES:
-            what = f"{MAX_SUBSCHEMAS} subschemas" if nodes > MAX_SUBSCHEMAS else f"{MAX_ENUM_VALUES} enum values"
-            raise InvalidRequest(f"the JSON schema is too large: more than {what} (at {pointer[:200]})", param=param)
+            what = (
+                f"{MAX_SUBSCHEMAS} subschemas" if nodes > MAX_SUBSCHEMAS else f"{MAX_ENUM_VALUES} enum values"
+            )
+            raise InvalidRequest(
+                f"the JSON schema is too large: more than {what} (at {pointer[:200]})", param=param
+            )
 
 
 def check_strict(schema: Any, *, param: str) -> None:
@@ -83,9 +87,11 @@ def check_strict(schema: Any, *, param: str) -> None:
     if not isinstance(schema, dict):
         raise InvalidRequest("a strict schema must be a JSON object", param=param)
     for pointer, node, _ in subschemas(schema):
-        is_object = node.get("type") == "object" or (
-            isinstance(node.get("type"), list) and "object" in node["type"]
-        ) or "properties" in node
+        is_object = (
+            node.get("type") == "object"
+            or (isinstance(node.get("type"), list) and "object" in node["type"])
+            or "properties" in node
+        )
         if not is_object:
             continue
         if node.get("additionalProperties") is not False:

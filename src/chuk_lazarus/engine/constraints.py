@@ -40,5 +40,7 @@ def response_constraint(fmt: ResponseFormat) -> Constraint | None:
         return schema_constraint(JSON_OBJECT_SCHEMA, param="response_format")
     param = "response_format.json_schema.schema"
     if fmt.schema is None:
-        raise InvalidRequest("response_format json_schema needs a schema", param="response_format.json_schema")
+        raise InvalidRequest(
+            "response_format json_schema needs a schema", param="response_format.json_schema"
+        )
     return schema_constraint(fmt.schema, param=param)

@@ -60,4 +60,6 @@ def plan_prompt(
         constraint = constraints.response_constraint(request.response_format)
     if constraint is not None:
         backend.check_constraint(constraint)  # a schema it cannot enforce is a 400 here, before any token
-    return PromptPlan(text=text, tokens=tokens, max_tokens=max_tokens, constraint=constraint, make_parser=make_parser)
+    return PromptPlan(
+        text=text, tokens=tokens, max_tokens=max_tokens, constraint=constraint, make_parser=make_parser
+    )

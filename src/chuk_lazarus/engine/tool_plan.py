@@ -32,7 +32,9 @@ class ToolPlan:
     make_parser: Callable[[], TextParser]
 
 
-def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None) -> ToolPlan:
+def plan_tools(
+    request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None
+) -> ToolPlan:
     constraints.check_schemas(request)  # first: the validator below recurses without bound
     validate_request(request)
     choice = request.tool_choice
@@ -47,7 +49,9 @@ def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: 
     )
     messages, template_tools = _messages(request, offered, native, answers_in_json)
     if not offered:
-        return ToolPlan(messages, template_tools, constraints.response_constraint(request.response_format), PlainText)
+        return ToolPlan(
+            messages, template_tools, constraints.response_constraint(request.response_format), PlainText
+        )
     constraint, fmt = _constraint(request, offered, fmt, answers_in_json)
     return ToolPlan(messages, template_tools, constraint, fmt)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ class LlamaModel:
         from llguidance.llamacpp import lltokenizer_from_vocab
 
         eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
-        return lltokenizer_from_vocab(self.vocab, eos_token=eog or None)
+        with warnings.catch_warnings():  # it calls a deprecated alias once per token
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return lltokenizer_from_vocab(self.vocab, eos_token=eog or None)
 
     def is_eog(self, token: int) -> bool:
         return bool(C.llama_vocab_is_eog(self.vocab, token))

@@ -48,7 +48,9 @@ class Slot:
     sampler: SequenceSampler | None = None  # None for plain greedy: argmax, no chain needed
     pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
     next_token: int | None = None  # sampled, not yet decoded
-    forced: list[int] = field(default_factory=list)  # forced by the constraint after next_token, not yet decoded
+    forced: list[int] = field(
+        default_factory=list
+    )  # forced by the constraint after next_token, not yet decoded
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
