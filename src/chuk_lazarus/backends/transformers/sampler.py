@@ -85,6 +85,14 @@ class SequenceSampler:
         self.recent.append(token)
         return token, (_logprob(raw, token, logprobs) if raw is not None and logprobs is not None else None)
 
+    def forced(self) -> list[int]:
+        """The tokens the constraint forces next (accepted into it and the penalty window): fast-forward."""
+        if self.guide is None:
+            return []
+        tokens = self.guide.forced()
+        self.recent.extend(tokens)
+        return tokens
+
     def _penalize(self, logits: torch.Tensor) -> None:
         p = self.params
         if not self.recent or not p.penalized:
