@@ -31,12 +31,13 @@ import pytest
 from tests.contract.schema_corpus import CORPUS, REFUSED
 from tests.contract.server import LazarusProcess
 
-pytestmark = [pytest.mark.contract, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.contract, pytest.mark.timeout(1800)]
 
 ENTRY_POINTS = ("openai_json_schema", "openai_tool", "anthropic_tool_any", "ollama_format")
 MAX_TOKENS = 320
 MODEL = "smollm2-135m-instruct"  # both backends serve the embedded model under this name (conftest)
 IN_FLIGHT = 16
+VERBOSE = os.environ.get("LAZARUS_CORPUS_VERBOSE") == "1"  # print every case as it completes (with -s)
 
 FORMATS = jsonschema.FormatChecker()
 _RFC3339 = re.compile(
@@ -169,7 +170,18 @@ async def _one(client: httpx.AsyncClient, gate: asyncio.Semaphore, entry: str, s
     """'ok', or what went wrong."""
     path, payload = _request(entry, schema, prompt, stream)
     async with gate:
+        started = time.monotonic()
         response = await client.post(path, json=payload)
+        elapsed = time.monotonic() - started
+    result = _check(entry, stream, response, schema, refused)
+    if VERBOSE or result != "ok":
+        print(f"  {name} via {entry}{'/stream' if stream else ''}: {elapsed:.1f}s {result}", flush=True)
+    return result
+
+
+def _check(
+    entry: str, stream: bool, response: httpx.Response, schema: dict[str, Any], refused: str | None
+) -> str:
     if refused is not None:
         if response.status_code != 400:
             return f"expected a 400 naming {refused!r}, got {response.status_code}: {response.text[:200]}"
