@@ -29,6 +29,10 @@ from .triggers import TriggerWatch
 
 log = logging.getLogger(__name__)
 
+# A token the constraint allows, chosen this many times in a row, is masked while the constraint allows
+# anything else: a small model under a schema can otherwise write `100.000000…` or `aaaa…` (valid at
+# every step) until max_tokens, and JSON cut off there is not valid. Every output stays in the grammar.
+REPEAT_LIMIT = 12
 # Compiled constraints kept per model (matchers or the error a grammar gave).
 _CACHE_SIZE = 128
 # llguidance's defaults bound each compile (lexer fuel) and each token's mask (step fuel, Earley items);
@@ -137,6 +141,8 @@ class Guide:
         self.render = render
         self.watch = TriggerWatch(constraint.triggers) if constraint.triggers else None
         self.bitmask = np.zeros((self.n_vocab + 31) // 32, dtype=np.int32)
+        self.last = -1  # the last token accepted under the constraint, and how many times in a row
+        self.repeats = 0
 
     @property
     def active(self) -> bool:
@@ -151,6 +157,8 @@ class Guide:
     def allows(self, token: int) -> bool:
         """Whether the constraint accepts `token` next (one token checked, no mask computed)."""
         assert self.matcher is not None
+        if token == self.last and self.repeats >= REPEAT_LIMIT:
+            return False  # the full mask decides (without it, if anything else is allowed)
         return bool(self.matcher.validate_tokens([token]) == 1)
 
     def allowed(self) -> np.ndarray:
@@ -158,7 +166,12 @@ class Guide:
         assert self.matcher is not None
         self.matcher.unsafe_compute_mask_ptr(self.bitmask.ctypes.data, self.bitmask.nbytes)
         bits = np.unpackbits(self.bitmask.view(np.uint8), bitorder="little")
-        return bits[: self.n_vocab].astype(bool)
+        allowed = bits[: self.n_vocab].astype(bool)
+        if self.repeats >= REPEAT_LIMIT and 0 <= self.last < self.n_vocab and allowed[self.last]:
+            allowed[self.last] = False
+            if not allowed.any():
+                allowed[self.last] = True
+        return allowed
 
     def accept(self, token: int) -> None:
         """Record the chosen token: into the matcher, or (lazy, before its trigger) into the watch."""
@@ -167,6 +180,8 @@ class Guide:
         if self.watch is not None:
             self._watch(token)
             return
+        self.repeats = self.repeats + 1 if token == self.last else 1
+        self.last = token
         if not self.matcher.consume_token(token) or self.matcher.is_error():
             self._drop(f"the constraint failed: {self.matcher.get_error()}")
 
@@ -180,6 +195,8 @@ class Guide:
         if self.matcher.is_stopped():
             return []
         tokens = list(self.matcher.compute_ff_tokens())
+        if tokens:
+            self.last, self.repeats = tokens[-1], 1
         if tokens and (not self.matcher.consume_tokens(tokens) or self.matcher.is_error()):
             self._drop(f"the constraint failed on its own forced tokens: {self.matcher.get_error()}")
             return []
