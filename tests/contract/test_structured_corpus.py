@@ -39,7 +39,9 @@ MODEL = "smollm2-135m-instruct"  # both backends serve the embedded model under 
 IN_FLIGHT = 16
 VERBOSE = os.environ.get("LAZARUS_CORPUS_VERBOSE") == "1"  # print every case as it completes (with -s)
 
-FORMATS = jsonschema.FormatChecker()
+# Draft 2020-12's own checkers (`FormatChecker()` alone mixes in draft 3's `time`, which rejects
+# fractions and offsets that RFC 3339 allows).
+FORMATS = jsonschema.FormatChecker(list(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers))
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -58,6 +60,13 @@ if "date-time" not in FORMATS.checkers:
             return False
         datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         return True
+
+
+if "time" not in FORMATS.checkers:
+
+    @FORMATS.checks("time", raises=ValueError)
+    def _time(value: object) -> bool:
+        return not isinstance(value, str) or _date_time(f"1970-01-01T{value}")
 
 
 if "uri" not in FORMATS.checkers:
