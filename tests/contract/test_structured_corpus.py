@@ -34,7 +34,7 @@ import pytest
 from tests.contract.schema_corpus import CORPUS, REFUSED
 from tests.contract.server import LazarusProcess
 
-pytestmark = [pytest.mark.contract, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.contract, pytest.mark.timeout(2700)]
 
 ENTRY_POINTS = ("openai_json_schema", "openai_tool", "anthropic_tool_any", "ollama_format")
 MAX_TOKENS = 320
@@ -183,9 +183,14 @@ async def _one(client: httpx.AsyncClient, gate: asyncio.Semaphore, entry: str, s
     path, payload = _request(entry, schema, prompt, stream)
     async with gate:
         started = time.monotonic()
-        response = await client.post(path, json=payload)
+        try:
+            response = await client.post(path, json=payload)
+        except httpx.HTTPError as exc:  # one case's failure, not the run's
+            response = None
+            result = f"{type(exc).__name__}: {exc}"
         elapsed = time.monotonic() - started
-    result = _check(entry, stream, response, schema, refused)
+    if response is not None:
+        result = _check(entry, stream, response, schema, refused)
     if VERBOSE or result != "ok":
         print(f"  {name} via {entry}{'/stream' if stream else ''}: {elapsed:.1f}s {result}", flush=True)
     return result
@@ -235,7 +240,7 @@ def test_every_schema_every_entry_point(corpus_server: LazarusProcess, backend: 
     async def run_all() -> list[str]:
         gate = asyncio.Semaphore(IN_FLIGHT)
         limits = httpx.Limits(max_connections=IN_FLIGHT)
-        async with httpx.AsyncClient(base_url=corpus_server.base_url, timeout=600, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=corpus_server.base_url, timeout=1500, limits=limits) as client:
             return await asyncio.gather(*(_one(client, gate, *case) for case in cases))
 
     started = time.monotonic()
