@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # anything else: a small model under a schema can otherwise write `100.000000…` or `aaaa…` (valid at
 # every step) until max_tokens, and JSON cut off there is not valid. Every output stays in the grammar.
 REPEAT_LIMIT = 12
+# Likewise a run of digits longer than this (a float's 17 significant digits and then some): tokens of
+# digits alone are masked while the constraint allows anything else. A small model otherwise writes
+# `1.8323567893117142857142857…` or a time's fraction of a second until max_tokens.
+DIGIT_LIMIT = 24
 # Compiled constraints kept per model (matchers or the error a grammar gave).
 _CACHE_SIZE = 128
 # llguidance's defaults bound each compile (lexer fuel) and each token's mask (step fuel, Earley items);
@@ -54,6 +58,7 @@ class ConstraintCompiler:
     def __init__(self, tokenizer: llguidance.LLTokenizer, n_vocab: int) -> None:
         self.tokenizer = tokenizer
         self.n_vocab = n_vocab
+        self._digits: np.ndarray | None = None
         self._cache: collections.OrderedDict[tuple[str, str], llguidance.LLMatcher | InvalidRequest] = (
             collections.OrderedDict()
         )
@@ -66,6 +71,17 @@ class ConstraintCompiler:
     def guide(self, constraint: Constraint, render: Callable[[int], bytes]) -> Guide:
         """A fresh sequence state for `constraint`; `render(token)` is a token's text, for lazy triggers."""
         return Guide(self._compiled(constraint).deep_copy(), self, constraint, render)
+
+    def digit_tokens(self) -> np.ndarray:
+        """For each token, whether its text is digits alone (built on first use, ~50 ms)."""
+        if self._digits is None:
+            size = min(self.n_vocab, self.tokenizer.vocab_size)
+            digits = np.zeros(self.n_vocab, dtype=bool)
+            for token in range(size):
+                text = self.tokenizer.decode_bytes([token])
+                digits[token] = bool(text) and text.isdigit()
+            self._digits = digits
+        return self._digits
 
     def _compiled(self, constraint: Constraint) -> llguidance.LLMatcher:
         key = (constraint.syntax, constraint.grammar)
@@ -143,6 +159,8 @@ class Guide:
         self.bitmask = np.zeros((self.n_vocab + 31) // 32, dtype=np.int32)
         self.last = -1  # the last token accepted under the constraint, and how many times in a row
         self.repeats = 0
+        self.digits = compiler.digit_tokens()
+        self.digit_run = 0  # digits at the end of the constrained output so far
 
     @property
     def active(self) -> bool:
@@ -159,6 +177,8 @@ class Guide:
         assert self.matcher is not None
         if token == self.last and self.repeats >= REPEAT_LIMIT:
             return False  # the full mask decides (without it, if anything else is allowed)
+        if self.digit_run >= DIGIT_LIMIT and 0 <= token < self.n_vocab and self.digits[token]:
+            return False
         return bool(self.matcher.validate_tokens([token]) == 1)
 
     def allowed(self) -> np.ndarray:
@@ -171,6 +191,10 @@ class Guide:
             allowed[self.last] = False
             if not allowed.any():
                 allowed[self.last] = True
+        if self.digit_run >= DIGIT_LIMIT:
+            fewer = allowed & ~self.digits
+            if fewer.any():
+                allowed = fewer
         return allowed
 
     def accept(self, token: int) -> None:
@@ -180,8 +204,7 @@ class Guide:
         if self.watch is not None:
             self._watch(token)
             return
-        self.repeats = self.repeats + 1 if token == self.last else 1
-        self.last = token
+        self._count(token)
         if not self.matcher.consume_token(token) or self.matcher.is_error():
             self._drop(f"the constraint failed: {self.matcher.get_error()}")
 
@@ -195,12 +218,22 @@ class Guide:
         if self.matcher.is_stopped():
             return []
         tokens = list(self.matcher.compute_ff_tokens())
-        if tokens:
-            self.last, self.repeats = tokens[-1], 1
+        for token in tokens:
+            self._count(token)
         if tokens and (not self.matcher.consume_tokens(tokens) or self.matcher.is_error()):
             self._drop(f"the constraint failed on its own forced tokens: {self.matcher.get_error()}")
             return []
         return tokens
+
+    def _count(self, token: int) -> None:
+        """Track the repeat and digit runs the guards above look at."""
+        self.repeats = self.repeats + 1 if token == self.last else 1
+        self.last = token
+        text = self.tokenizer.decode_bytes([token]) if 0 <= token < self.n_vocab else b""
+        if text.isdigit():
+            self.digit_run += len(text)
+        elif text:
+            self.digit_run = len(text) - len(text.rstrip(b"0123456789"))
 
     def dead_end(self) -> None:
         """No token is allowed (cannot happen for a grammar over text): go on unconstrained."""
