@@ -1,6 +1,5 @@
-"""Lazy grammars on the llama.cpp backend with the real model: the grammar starts where its trigger
-matches (mid-token included), and a grammar that rejects its own trigger text leaves the output free
-instead of aborting the process (llama.cpp's own lazy sampler throws a C++ exception there)."""
+"""Lazy constraints on the llama.cpp backend with the real model: the constraint starts where its trigger
+matches (mid-token included), and one that rejects its own trigger text leaves the output free."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chuk_lazarus.backends.base import BackendFinish, BackendJob, RawLogprob
+from chuk_lazarus.core.grammar import Constraint
 from chuk_lazarus.core.types import LazyTrigger, SamplingParams
 from chuk_lazarus.engine import ModelEngine  # first: the engine package imports the backends
 
@@ -54,13 +54,15 @@ def engine() -> Iterator[ModelEngine]:
 
 def run(engine: ModelEngine, grammar: str | None = None, triggers: tuple[LazyTrigger, ...] = ()) -> Collect:
     sink = Collect()
+    constraint = Constraint(grammar, triggers=triggers) if grammar else None
+    if constraint is not None:
+        engine.backend.check_constraint(constraint)
     job = BackendJob(
         prompt_tokens=engine.backend.tokenize(PROMPT),
         sampling=SamplingParams(temperature=0.0),
         max_tokens=40,
         sink=sink,
-        grammar=grammar,
-        grammar_triggers=triggers,
+        constraint=constraint,
     )
     engine.backend.submit(job)
     assert sink.done.wait(120)
@@ -71,7 +73,7 @@ def run(engine: ModelEngine, grammar: str | None = None, triggers: tuple[LazyTri
 def test_a_lazy_grammar_starts_at_its_trigger_even_inside_a_token(engine: ModelEngine) -> None:
     free = run(engine).text.decode()
     assert "e" in free
-    lazy = run(engine, 'root ::= "e" [a-z ]{0,12}', (LazyTrigger("e"),)).text.decode()
+    lazy = run(engine, 'start: "e" /[a-z ]{0,12}/', (LazyTrigger("e"),)).text.decode()
     before = free.partition("e")[0]
     assert lazy.startswith(before + "e")  # free until the first "e" …
     assert re.fullmatch(r"[a-z ]{0,12}", lazy[len(before) + 1 :])  # … then held to the grammar
@@ -80,6 +82,6 @@ def test_a_lazy_grammar_starts_at_its_trigger_even_inside_a_token(engine: ModelE
 
 def test_a_grammar_that_rejects_its_trigger_text_leaves_the_output_free(engine: ModelEngine) -> None:
     free = run(engine)
-    rejected = run(engine, 'root ::= "zzz"', (LazyTrigger("e"),))
+    rejected = run(engine, 'start: "zzz"', (LazyTrigger("e"),))
     assert rejected.text == free.text and rejected.finish == free.finish
     assert run(engine).text == free.text  # and the backend goes on serving

@@ -13,6 +13,7 @@ import pytest
 from chuk_lazarus.backends.base import BackendFinish, BackendJob, RawLogprob
 from chuk_lazarus.backends.scheduler import Placed, Sampled, Scheduler, Wait
 from chuk_lazarus.core.errors import GenerationFailed, Overloaded
+from chuk_lazarus.core.grammar import Constraint
 from chuk_lazarus.core.types import LoadStats, SamplingParams
 
 EOS = 0
@@ -22,6 +23,7 @@ EOS = 0
 class FakeSeq:
     job: BackendJob
     tokens: list[int]  # what this sequence will sample, in order
+    forced: dict[int, tuple[int, ...]] = field(default_factory=dict)  # token -> the run forced after it
 
 
 class FakeStepper:
@@ -43,7 +45,7 @@ class FakeStepper:
         if id(job) in self.defer:
             self.defer.discard(id(job))
             return Wait.DEFER
-        if job.grammar == "bad":
+        if job.constraint is not None and job.constraint.grammar == "bad":
             raise ValueError("bad grammar")
         seq = FakeSeq(job, list(job.prompt_tokens[1:]))
         self.seqs.append(seq)
@@ -54,7 +56,11 @@ class FakeStepper:
         if self.fail_at is not None and len(self.seqs) >= self.fail_at:
             self.fail_at = None
             raise RuntimeError("decode exploded")
-        return [Sampled(s, s.tokens.pop(0) if s.tokens else 7, RawLogprob(-0.5)) for s in self.seqs]
+        out = []
+        for s in self.seqs:
+            token = s.tokens.pop(0) if s.tokens else 7
+            out.append(Sampled(s, token, RawLogprob(-0.5), forced=s.forced.get(token, ())))
+        return out
 
     def release(self, seq: FakeSeq) -> None:
         self.seqs.remove(seq)
@@ -206,7 +212,7 @@ def test_a_failed_step_fails_every_sequence_in_it_and_the_worker_goes_on(stepper
 def test_a_job_that_cannot_be_placed_fails_alone(stepper: FakeStepper) -> None:
     sched = _scheduler(stepper, slots=2)
     bad = _job([0])
-    bad.grammar = "bad"
+    bad.constraint = Constraint("bad")
     good = _job([0], max_tokens=1)
     try:
         sched.submit(bad)
@@ -245,4 +251,27 @@ def test_stats_and_a_full_queue(stepper: FakeStepper) -> None:
             sched.submit(_job([0]))
     finally:
         stepper.gate.set()
+        sched.close()
+
+
+def test_forced_runs_are_delivered_counted_and_cut_by_the_finish_rules(stepper: FakeStepper) -> None:
+    sched = _scheduler(stepper, slots=3)
+    whole, cut, eos = _job([0, 1, 2, 3]), _job([0, 4, 5, 6], max_tokens=3), _job([0, 8, 9])
+    try:
+        stepper.gate.clear()
+        for job in (whole, cut, eos):
+            sched.submit(job)
+        while len(stepper.seqs) < 3:
+            threading.Event().wait(0.01)
+        by_job = {seq.job: seq for seq in stepper.seqs}
+        by_job[whole].forced = {1: (11, 12), 3: (EOS,)}  # … 1 11 12 2 3 then a forced end
+        by_job[cut].forced = {4: (41, 42, 43)}  # max_tokens=3 ends inside the run
+        by_job[eos].forced = {8: (EOS, 99)}  # nothing after an end-of-generation token
+        stepper.gate.set()
+        assert _wait(whole).events[2:] == ["<1>", "<11>", "<12>", "<2>", "<3>"]
+        assert _wait(whole).finish == ("eos", 6)
+        assert _wait(cut).events[2:] == ["<4>", "<41>", "<42>"] and _wait(cut).finish == ("length", 3)
+        assert _wait(eos).events[2:] == ["<8>"] and _wait(eos).finish == ("eos", 2)
+        assert sched.forced_tokens == 2 + 1 + 2 + 1
+    finally:
         sched.close()

@@ -173,10 +173,10 @@ async def test_cancellation_frees_the_sequence(hf_engine: ModelEngine) -> None:
     assert (await hf_engine.agenerate(chat(PROMPTS[0]))).text == "The capital of France is Paris."
 
 
-@pytest.mark.parametrize("bad", ["root ::= (", 'root ::= "a" undefined-rule'])
-def test_bad_grammar_is_an_invalid_request(hf_engine: ModelEngine, bad: str) -> None:
-    from chuk_lazarus.backends.transformers.sampler import SequenceSampler
+@pytest.mark.parametrize(("bad", "syntax"), [("root ::= (", "gbnf"), ('start: "a" undefined_rule', "lark")])
+def test_bad_grammar_is_an_invalid_request(hf_engine: ModelEngine, bad: str, syntax: str) -> None:
     from chuk_lazarus.core.errors import InvalidRequest
+    from chuk_lazarus.core.grammar import Constraint
 
     with pytest.raises(InvalidRequest):
-        SequenceSampler(GREEDY, bad, lltokenizer=hf_engine.backend.vocab.lltokenizer())  # type: ignore[attr-defined]
+        hf_engine.backend.check_constraint(Constraint(bad, syntax=syntax))  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ VOCAB = 5000
 
 
 def sampler(**params: object) -> SequenceSampler:
-    return SequenceSampler(SamplingParams(**params), None, lltokenizer=None)  # type: ignore[arg-type]
+    return SequenceSampler(SamplingParams(**params))
 
 
 def reference_nucleus(logits: torch.Tensor, top_p: float) -> set[int]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from chuk_lazarus.backends.gbnf import schema_to_gbnf
 from chuk_lazarus.core.errors import InvalidRequest
 from chuk_lazarus.core.types import ChatMessage, GenerationRequest, ToolCall, ToolDefinition
 from chuk_lazarus.engine.templates import ChatTemplate, message_to_dict, nine_char_id, tool_to_dict
@@ -90,7 +89,7 @@ def parse_output(parser: type[ToolParser], text: str) -> tuple[str | None, list[
 def engine_parser(family: str) -> type[ToolParser]:
     """The parser the engine plans with for a request offering WEATHER (tool_choice=auto)."""
     request = GenerationRequest(messages=(USER,), tools=(WEATHER,))
-    made = plan_tools(request, template(family), schema_grammar=schema_to_gbnf).make_parser()
+    made = plan_tools(request, template(family)).make_parser()
     assert isinstance(made, ToolParser)
     return type(made)
 
@@ -120,7 +119,7 @@ def test_every_family_renders_the_whole_conversation(family: str) -> None:
     """System, tools, a call, its result, the answer and a follow-up render (or the family's template
     refuses them as a 400, never anything else) in whatever way the engine would hand them over."""
     request = GenerationRequest(messages=(SYSTEM, USER, CALL, RESULT, ANSWER, FOLLOW_UP), tools=(WEATHER,))
-    plan = plan_tools(request, template(family), schema_grammar=schema_to_gbnf)
+    plan = plan_tools(request, template(family))
     text = template(family).render(plan.messages, tools=plan.template_tools)
     for part in ("You are terse.", "Weather in Paris?", "get_weather", "18C and sunny", "And tomorrow?"):
         assert part in text, part
@@ -285,7 +284,7 @@ def test_injected_tools_round_trip(family: str) -> None:
     assert not template(family).supports_tools
     assert engine_parser(family) is GenericJsonParser
     request = GenerationRequest(messages=(SYSTEM, USER, CALL, RESULT), tools=(WEATHER,))
-    plan = plan_tools(request, template(family), schema_grammar=schema_to_gbnf)
+    plan = plan_tools(request, template(family))
     assert plan.template_tools is None
     text = template(family).render(plan.messages)
     # The answered call is folded into the user's turn with its result (engine/tool_prompt.py).

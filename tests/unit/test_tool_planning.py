@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from chuk_lazarus.backends.gbnf import schema_to_gbnf
 from chuk_lazarus.core.errors import InvalidRequest
 from chuk_lazarus.core.types import (
     ChatMessage,
@@ -22,7 +21,6 @@ from chuk_lazarus.engine.templates import ChatTemplate
 from chuk_lazarus.engine.tool_plan import ToolPlan
 from chuk_lazarus.engine.tool_plan import plan_tools as plan_with
 from chuk_lazarus.tools import get_parser
-from chuk_lazarus.tools.grammar import prefix_rules
 
 WEATHER = ToolDefinition(
     "get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -37,8 +35,7 @@ USER = (ChatMessage("user", "Weather in Paris?"),)
 
 
 def plan_tools(request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None) -> ToolPlan:
-    """Planning with the converter both backends use (what `Backend.schema_grammar` gives)."""
-    return plan_with(request, template, tool_parser, schema_grammar=schema_to_gbnf)
+    return plan_with(request, template, tool_parser)
 
 
 def req(**kw: object) -> GenerationRequest:
@@ -53,8 +50,8 @@ def test_injection_when_template_has_no_tools() -> None:
     assert plan.make_parser is get_parser("json")
     assert '"response"' in system["content"]  # auto: the model may answer instead, in JSON
     # … held to calls or that answer from the first token (llama.cpp's generic format), not lazily.
-    assert plan.grammar is not None and "root ::= lzcalls | lzanswer" in plan.grammar
-    assert plan.grammar_triggers == ()
+    assert plan.constraint is not None and "start: lzcalls | lzanswer" in plan.constraint.grammar
+    assert plan.constraint.triggers == ()
 
 
 def test_injection_appends_to_existing_system_prompt_and_renders_history() -> None:
@@ -92,35 +89,37 @@ def test_native_template_gets_tools_and_its_own_format() -> None:
     plan = plan_tools(req(), template)
     assert plan.template_tools and plan.template_tools[0]["function"]["name"] == "get_weather"
     assert plan.make_parser is get_parser("hermes")
-    assert plan.grammar_triggers == get_parser("hermes").lazy_triggers
+    assert plan.constraint and plan.constraint.triggers == get_parser("hermes").lazy_triggers
     assert plan_tools(req(), template, tool_parser="mistral").make_parser is get_parser("mistral")
 
 
 def test_required_and_named_function_are_strict_grammars() -> None:
     plan = plan_tools(req(tool_choice=ToolChoice("required")), ChatTemplate(None))
-    assert plan.grammar and not plan.grammar_triggers
-    assert '"\\"get_weather\\""' in plan.grammar and '"\\"get_current_time\\""' in plan.grammar
+    assert plan.constraint and not plan.constraint.triggers
+    grammar = plan.constraint.grammar
+    assert '\\"name\\":\\"get_weather\\"' in grammar and '\\"name\\":\\"get_current_time\\"' in grammar
+    assert [s.param for s in plan.constraint.schemas] == ["tools[0].function.parameters", "tools[1].function.parameters"]
     named = plan_tools(req(tool_choice=ToolChoice("function", "get_current_time")), ChatTemplate(None))
-    assert named.grammar and "get_weather" not in named.grammar
+    assert named.constraint and "get_weather" not in named.constraint.grammar
     single = plan_tools(req(tool_choice=ToolChoice("required"), parallel_tool_calls=False), ChatTemplate(None))
-    assert single.grammar and "{0," not in single.grammar.splitlines()[0]
+    assert single.constraint and "{0," not in single.constraint.grammar.splitlines()[0]
 
 
 def test_none_offers_nothing() -> None:
     plan = plan_tools(req(tool_choice=ToolChoice("none")), ChatTemplate(HERMES_TEMPLATE))
-    assert plan.template_tools is None and plan.grammar is None and plan.make_parser is PlainText
+    assert plan.template_tools is None and plan.constraint is None and plan.make_parser is PlainText
     plan = plan_tools(req(tool_choice=ToolChoice("none")), ChatTemplate(None))
     assert "get_weather" not in json.dumps(plan.messages)
 
 
 def test_pythonic_forced_falls_back_to_json_grammar() -> None:
     plan = plan_tools(req(tool_choice=ToolChoice("required")), ChatTemplate(HERMES_TEMPLATE), tool_parser="pythonic")
-    assert plan.make_parser is get_parser("json") and plan.grammar
+    assert plan.make_parser is get_parser("json") and plan.constraint
 
 
 def test_response_format_without_tools_keeps_working() -> None:
     plan = plan_tools(GenerationRequest(messages=USER, response_format=ResponseFormat("json_object")), ChatTemplate(None))
-    assert plan.grammar and plan.make_parser is PlainText
+    assert plan.constraint and plan.make_parser is PlainText
 
 
 @pytest.mark.parametrize(
@@ -162,7 +161,7 @@ def test_optional_recursion_is_fine() -> None:
         "required": ["root"],
     }
     plan = plan_tools(req(tools=(ToolDefinition("t", "", tree),), tool_choice=ToolChoice("required")), ChatTemplate(None))
-    assert plan.grammar
+    assert plan.constraint
 
 
 def test_matching_tool_message_and_unchecked_ollama_style() -> None:
@@ -172,17 +171,26 @@ def test_matching_tool_message_and_unchecked_ollama_style() -> None:
     plan_tools(req(messages=messages), ChatTemplate(None))
 
 
-def test_prefix_rules_leaves_literals_alone() -> None:
-    gbnf = 'root ::= "{" space item "root" [a-z]{1,3}\nitem ::= "\\"item\\"" space\nspace ::= " "?'
-    renamed = prefix_rules(gbnf, "t0-")
-    assert renamed.splitlines()[0] == 't0-root ::= "{" t0-space t0-item "root" [a-z]{1,3}'
-    assert re.search(r'^t0-item ::= "\\"item\\"" t0-space$', renamed, re.MULTILINE)
+def test_strict_schemas_follow_openai_rules() -> None:
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    with pytest.raises(InvalidRequest) as info:
+        plan_tools(req(tools=(ToolDefinition("f", "", loose, strict=True),)), ChatTemplate(None))
+    assert info.value.param == "tools[0].function.parameters" and "additionalProperties" in str(info.value)
+    partial = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "object", "properties": {
+        "c": {"type": "integer"}}, "required": [], "additionalProperties": False}}, "required": ["a", "b"],
+        "additionalProperties": False}
+    with pytest.raises(InvalidRequest) as info:
+        plan_tools(GenerationRequest(messages=USER, response_format=ResponseFormat("json_schema", partial, strict=True)),
+                   ChatTemplate(None))
+    assert info.value.param == "response_format.json_schema.schema" and "#/properties/b" in str(info.value)
+    assert "'c'" in str(info.value)
+    plan_tools(GenerationRequest(messages=USER, response_format=ResponseFormat("json_schema", partial)), ChatTemplate(None))
 
 
-def test_small_integer_ranges_are_enforced() -> None:
-    # llama-cpp-python's converter ignores minimum/maximum; small ranges become enums so they hold.
-    gbnf = schema_to_gbnf(
-        {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 3}}, "required": ["n"]},
-        param="x",
-    )
-    assert 'n ::= "1" | "2" | "3"' in gbnf
+def test_deep_nesting_is_refused() -> None:
+    deep: dict = {"type": "string"}
+    for _ in range(200):
+        deep = {"type": "array", "items": deep}
+    with pytest.raises(InvalidRequest) as info:
+        plan_tools(GenerationRequest(messages=USER, response_format=ResponseFormat("json_schema", deep)), ChatTemplate(None))
+    assert "deeper" in str(info.value)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import abc
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from ..core.errors import UnsupportedFeature
-from ..core.types import LazyTrigger, LoadStats, ModelInfo, SamplingParams
-from .gbnf import schema_to_gbnf
+from ..core.grammar import Constraint
+from ..core.types import LoadStats, ModelInfo, SamplingParams
 
 # "cancelled": the job's consumer went away (`Backend.cancel`); "shutdown": the backend is closing.
 BackendFinish = Literal["eos", "length", "stopped", "cancelled", "shutdown"]
@@ -56,10 +56,9 @@ class BackendJob:
     sampling: SamplingParams
     max_tokens: int
     sink: TokenSink
-    grammar: str | None = None  # GBNF; the sampler only lets through tokens it accepts
-    # Lazy grammar: the grammar applies only once the output reaches one of these, from the trigger's
-    # literal on (a tool call's opening marker; see backends/triggers.py). Empty: from the start.
-    grammar_triggers: tuple[LazyTrigger, ...] = ()
+    # The sampler only lets through tokens the constraint accepts (compiled by `Backend.check_constraint`
+    # first). A lazy one (`constraint.triggers`) applies once the output reaches a trigger.
+    constraint: Constraint | None = None
     logprobs: int | None = None  # None: off; N: the sampled token plus N alternatives
     # None: off; N: every prompt token's logprob (plus N alternatives), from logits computed for every
     # prompt position, so such a job reuses no cached prefix. With `max_tokens` 0 nothing is generated.
@@ -92,10 +91,11 @@ class Backend(abc.ABC):
     def submit(self, job: BackendJob) -> None:
         """Queue `job`. Raises `Overloaded` at once when the admission queue is full."""
 
-    def schema_grammar(self, schema: dict[str, Any], *, param: str) -> str:
-        """The grammar for JSON valid against `schema`, in the form this backend's sampler takes (GBNF
-        for both backends today). Raises `InvalidRequest` naming `param` when it cannot be built."""
-        return schema_to_gbnf(schema, param=param)
+    def check_constraint(self, constraint: Constraint) -> None:
+        """Compile `constraint` for this model (cached), so that a job carrying it starts without a
+        compile. Raises `InvalidRequest` naming the field (and keyword) it cannot enforce. Called off the
+        event loop; may take milliseconds for a large schema."""
+        raise UnsupportedFeature("this backend cannot constrain its output", param=constraint.param)
 
     def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
         """Queue `inputs` (token lists that fit the context) for one normalized vector each, computed

@@ -56,13 +56,16 @@ class Placed(Generic[S]):
 
 @dataclass(frozen=True)
 class Sampled(Generic[S]):
-    """One token a step sampled for `seq` (already recorded as the token it feeds next)."""
+    """One token a step sampled for `seq` (already recorded as the token it feeds next), then the run of
+    tokens its constraint forces after it (fast-forward: fed with it in the next step, never sampled;
+    delivered and counted like sampled tokens, without logprobs)."""
 
     seq: S
     token: int
     logprob: RawLogprob | None = None
     # With a sequence's first token, when its job asked for `prompt_logprobs` (see `TokenSink`).
     prompt_logprobs: tuple[RawLogprob, ...] | None = None
+    forced: tuple[int, ...] = ()
 
 
 class Stepper(Protocol[S]):
@@ -110,6 +113,7 @@ class Scheduler(Generic[S]):
         self.admission = AdmissionQueue(max_queue)
         self.running: dict[S, _Running[S]] = {}  # insertion order: the order jobs were admitted
         self.steps = 0
+        self.forced_tokens = 0  # delivered without being sampled (fast-forward), for benchmarks
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -211,6 +215,11 @@ class Scheduler(Generic[S]):
             run = self.running.get(item.seq)
             if run is not None:
                 self._deliver(run, item.token, item.logprob, item.prompt_logprobs)
+            for token in item.forced:  # each one may end the sequence (eos, a stop string, max_tokens)
+                if run is None or self.running.get(item.seq) is not run:
+                    break
+                self.forced_tokens += 1
+                self._deliver(run, token, None)
 
     def _deliver(
         self,

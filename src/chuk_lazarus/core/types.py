@@ -36,6 +36,7 @@ class ToolDefinition:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool = False  # OpenAI strict mode: the schema must follow its rules (core/schema.py)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ResponseFormat:
 
     type: Literal["text", "json_object", "json_schema"] = "text"
     schema: dict[str, Any] | None = None
+    strict: bool = False  # OpenAI strict mode: the schema must follow its rules (core/schema.py)
 
 
 @dataclass(frozen=True)

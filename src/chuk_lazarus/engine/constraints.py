@@ -1,8 +1,8 @@
-"""Output constraints as grammars: a JSON schema becomes a grammar that the sampler enforces token by token.
+"""Output constraints from a request: `response_format` (and Ollama `format`) as a neutral `Constraint`.
 
-The schema-to-grammar converter belongs to the backend (its sampler decides the grammar's form; see
-`Backend.schema_grammar`), so it is passed in: nothing here loads an engine library. GBNF is the
-neutral form the rest of the planning writes (both backends take it today).
+The constraint is grammar text in llguidance's lark dialect with the schema embedded (core/grammar.py);
+the backend compiles it (`Backend.check_constraint`), so nothing here loads an engine library. What is
+checked here is what no compiler reports: how deep the schema nests, and OpenAI's strict-mode rules.
 """
 
 from __future__ import annotations
@@ -10,21 +10,37 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import InvalidRequest
-from ..core.grammar import SchemaGrammar
-from ..core.types import ResponseFormat
+from ..core.grammar import Constraint, schema_constraint
+from ..core.schema import check_size, check_strict
+from ..core.types import GenerationRequest, ResponseFormat
 
 # Any JSON object (OpenAI `json_object`, Ollama `format: "json"`).
 JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
-def grammar_for_response_format(fmt: ResponseFormat, schema_grammar: SchemaGrammar) -> str | None:
+def check_schema(schema: dict[str, Any], *, param: str, strict: bool) -> None:
+    check_size(schema, param=param)
+    if strict:
+        check_strict(schema, param=param)
+
+
+def check_schemas(request: GenerationRequest) -> None:
+    """The request's tool and response schemas: nesting depth, and strict mode where asked."""
+    for i, tool in enumerate(request.tools):
+        check_schema(tool.parameters, param=f"tools[{i}].function.parameters", strict=tool.strict)
+    fmt = request.response_format
+    if fmt.type == "json_schema" and fmt.schema is not None:
+        check_schema(fmt.schema, param="response_format.json_schema.schema", strict=fmt.strict)
+
+
+def response_constraint(fmt: ResponseFormat) -> Constraint | None:
     if fmt.type == "text":
         return None
     if fmt.type == "json_object":
-        return schema_grammar(JSON_OBJECT_SCHEMA, param="response_format")
+        return schema_constraint(JSON_OBJECT_SCHEMA, param="response_format")
+    param = "response_format.json_schema.schema"
     if fmt.schema is None:
         raise InvalidRequest(
             "response_format json_schema needs a schema", param="response_format.json_schema"
         )
-    return schema_grammar(fmt.schema, param="response_format.json_schema.schema")
-
+    return schema_constraint(fmt.schema, param=param)

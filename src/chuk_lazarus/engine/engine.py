@@ -155,8 +155,7 @@ class ModelEngine:
                         sampling=sampling,
                         max_tokens=plan.max_tokens,
                         sink=sink,
-                        grammar=plan.grammar,
-                        grammar_triggers=plan.grammar_triggers,
+                        constraint=plan.constraint,
                         logprobs=request.logprobs,
                         prompt_logprobs=request.prompt_logprobs,
                     )

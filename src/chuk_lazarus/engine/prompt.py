@@ -1,4 +1,4 @@
-"""Turning a `GenerationRequest` into what the backend runs: prompt text, tokens, grammar, output parser.
+"""Turning a `GenerationRequest` into what the backend runs: prompt text, tokens, constraint, output parser.
 
 This is the one place that decides how messages, tools and output constraints reach the model.
 """
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from ..backends.base import Backend
 from ..core.errors import InvalidRequest, UnsupportedFeature
-from ..core.types import GenerationRequest, LazyTrigger
+from ..core.grammar import Constraint
+from ..core.types import GenerationRequest
 from ..tools.validate import check_schema
 from . import constraints, limits, tool_plan
 from .chat_tokens import tokenize_chat
@@ -23,9 +24,8 @@ class PromptPlan:
     text: str
     tokens: list[int]
     max_tokens: int
-    grammar: str | None
+    constraint: Constraint | None  # compiled by the backend already (see `Backend.check_constraint`)
     make_parser: Callable[[], TextParser]
-    grammar_triggers: tuple[LazyTrigger, ...] = ()  # non-empty: the grammar is lazy (see BackendJob)
     # Where the prompt's own tokens start in `tokens` (1 after a BOS the tokenizer added): what an echo
     # shows of the prompt, from `text`.
     echo_from: int = 0
@@ -34,10 +34,10 @@ class PromptPlan:
 def plan_prompt(
     request: GenerationRequest, template: ChatTemplate, backend: Backend, *, tool_parser: str | None = None
 ) -> PromptPlan:
-    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`)."""
+    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`).
+    Runs off the event loop: compiling the constraint is part of planning."""
     limits.check_request(request, backend.info)
-    grammar = None
-    triggers: tuple[LazyTrigger, ...] = ()
+    constraint = None
     make_parser: Callable[[], TextParser] = PlainText
     echo_from = 0
     if request.prompt_token_ids is not None:
@@ -61,8 +61,8 @@ def plan_prompt(
     else:
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
-        tools = tool_plan.plan_tools(request, template, tool_parser, schema_grammar=backend.schema_grammar)
-        grammar, triggers, make_parser = tools.grammar, tools.grammar_triggers, tools.make_parser
+        tools = tool_plan.plan_tools(request, template, tool_parser)
+        constraint, make_parser = tools.constraint, tools.make_parser
         text, tokens = tokenize_chat(
             template,
             tools.messages,
@@ -76,14 +76,16 @@ def plan_prompt(
     if not request.messages:  # a raw prompt: its only constraint is the response format
         if request.response_format.schema is not None:
             check_schema(request.response_format.schema, param="response_format.json_schema.schema")
-        grammar = constraints.grammar_for_response_format(request.response_format, backend.schema_grammar)
+        constraints.check_schemas(request)
+        constraint = constraints.response_constraint(request.response_format)
+    if constraint is not None:
+        backend.check_constraint(constraint)  # a schema it cannot enforce is a 400 here, before any token
     return PromptPlan(
         text=text,
         tokens=tokens,
         max_tokens=max_tokens,
-        grammar=grammar,
+        constraint=constraint,
         make_parser=make_parser,
-        grammar_triggers=triggers,
         echo_from=echo_from,
     )
 

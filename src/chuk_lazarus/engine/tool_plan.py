@@ -1,7 +1,7 @@
 """How a request's tools reach the model and how its output is read back.
 
-Decides, per request: the messages and `tools=` the template gets, the grammar (if any) and whether it
-is lazy (starts at a call's first marker), and which parser turns the output into events.
+Decides, per request: the messages and `tools=` the template gets, the output constraint (if any) and
+whether it is lazy (starts at a call's first marker), and which parser turns the output into events.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.grammar import SchemaGrammar
-from ..core.types import GenerationRequest, LazyTrigger, ToolDefinition
+from ..core.grammar import Constraint
+from ..core.types import GenerationRequest, ToolDefinition
 from ..tools.base import ToolParser
 from ..tools.generic import GenericJsonParser
-from ..tools.grammar import tool_call_grammar
+from ..tools.grammar import tool_call_constraint
 from ..tools.hermes import HermesParser
 from ..tools.registry import select_parser
 from ..tools.validate import validate_request
@@ -28,19 +28,14 @@ from .tool_prompt import render_without_template_tools, tools_system_prompt
 class ToolPlan:
     messages: list[dict[str, Any]]
     template_tools: list[dict[str, Any]] | None  # for the template's `tools=`; None when injected
-    grammar: str | None
-    grammar_triggers: tuple[LazyTrigger, ...]  # non-empty: the grammar is lazy, starting at the first one
+    constraint: Constraint | None  # with triggers: lazy, starting at the first one
     make_parser: Callable[[], TextParser]
 
 
 def plan_tools(
-    request: GenerationRequest,
-    template: ChatTemplate,
-    tool_parser: str | None = None,
-    *,
-    schema_grammar: SchemaGrammar,
+    request: GenerationRequest, template: ChatTemplate, tool_parser: str | None = None
 ) -> ToolPlan:
-    """`schema_grammar` is the backend's schema converter (`Backend.schema_grammar`)."""
+    constraints.check_schemas(request)  # first: the validator below recurses without bound
     validate_request(request)
     choice = request.tool_choice
     # `none`: the tools are not offered at all, so the model has nothing to call and the text is content.
@@ -54,10 +49,11 @@ def plan_tools(
     )
     messages, template_tools = _messages(request, offered, native, answers_in_json)
     if not offered:
-        grammar = constraints.grammar_for_response_format(request.response_format, schema_grammar)
-        return ToolPlan(messages, template_tools, grammar, (), PlainText)
-    grammar, triggers, fmt = _constraint(request, offered, fmt, answers_in_json, schema_grammar)
-    return ToolPlan(messages, template_tools, grammar, triggers, fmt)
+        return ToolPlan(
+            messages, template_tools, constraints.response_constraint(request.response_format), PlainText
+        )
+    constraint, fmt = _constraint(request, offered, fmt, answers_in_json)
+    return ToolPlan(messages, template_tools, constraint, fmt)
 
 
 def _messages(
@@ -83,9 +79,8 @@ def _constraint(
     offered: tuple[ToolDefinition, ...],
     fmt: type[ToolParser],
     answers_in_json: bool,
-    schema_grammar: SchemaGrammar,
-) -> tuple[str | None, tuple[LazyTrigger, ...], type[ToolParser]]:
-    """With tools offered: the grammar, its lazy triggers, and the format the output is parsed as."""
+) -> tuple[Constraint | None, type[ToolParser]]:
+    """With tools offered: the constraint (lazy or not), and the format the output is parsed as."""
     choice = request.tool_choice
     if choice.mode in ("required", "function"):
         if fmt.grammar_root(1) is None:
@@ -100,30 +95,25 @@ def _constraint(
         # A weak model under a grammar that allows another call tends to take it, again and again, until
         # max_tokens: when a call is forced, allow at most one per function offered.
         max_calls = len(picked) if request.parallel_tool_calls else 1
-        grammar = tool_call_grammar(
-            tuple(t for _, t in picked),
-            fmt,
-            schema_grammar,
-            max_calls=max_calls,
-            indices=tuple(i for i, _ in picked),
+        constraint = tool_call_constraint(
+            tuple(t for _, t in picked), fmt, max_calls=max_calls, indices=tuple(i for i, _ in picked)
         )
-        return grammar, (), fmt
+        return constraint, fmt
     if request.response_format.type != "text":
         # The answer must be JSON of that shape, so the model answers rather than calls.
-        return constraints.grammar_for_response_format(request.response_format, schema_grammar), (), fmt
+        return constraints.response_constraint(request.response_format), fmt
     indices = tuple(range(len(offered)))
     if answers_in_json:
         # Injected tools: the model writes calls or a wrapped answer, held to one of the two from the
         # first token (llama.cpp's generic format; see generic.py). At most one call per function, as
         # when a call is forced: a small model otherwise repeats its call until max_tokens.
         max_calls = len(offered) if request.parallel_tool_calls else 1
-        grammar = tool_call_grammar(
-            offered, fmt, schema_grammar, max_calls=max_calls, indices=indices, answer=True
-        )
-        return grammar, (), fmt
+        return tool_call_constraint(offered, fmt, max_calls=max_calls, indices=indices, answer=True), fmt
     if fmt.lazy_triggers and fmt.grammar_root(1) is not None:
         # None: as many calls as the model makes.
         auto_max_calls = None if request.parallel_tool_calls else 1
-        grammar = tool_call_grammar(offered, fmt, schema_grammar, max_calls=auto_max_calls, indices=indices)
-        return grammar, fmt.lazy_triggers, fmt
-    return None, (), fmt
+        constraint = tool_call_constraint(
+            offered, fmt, max_calls=auto_max_calls, indices=indices, triggers=fmt.lazy_triggers
+        )
+        return constraint, fmt
+    return None, fmt

@@ -61,14 +61,14 @@ class ToolParser:
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
-        """GBNF rules defining `root` as this format's calls (at least one, at most `max_calls`; None: no
-        limit), in terms of a rule `lzcall` (one call object, see `grammar.py`) and `lz-ws` (optional
-        whitespace). None: the format has no JSON call grammar."""
+        """Lark rules (llguidance's dialect) defining `start` as this format's calls (at least one, at most
+        `max_calls`; None: no limit), in terms of a rule `lzcall` (one call object, see `grammar.py`)
+        and `lz_ws` (optional whitespace). None: the format has no JSON call grammar."""
         return None
 
     @classmethod
     def answer_grammar(cls) -> str | None:
-        """GBNF rules defining `lzanswer`, a plain answer written in this format (the generic format
+        """Lark rules defining `lzanswer`, a plain answer written in this format (the generic format
         wraps it in JSON), or None when answers are free text."""
         return None
 
@@ -169,7 +169,7 @@ class ToolParser:
 
 
 def repeated(first: str, separator: str, max_calls: int | None) -> str:
-    """GBNF for `first`, then `separator first` up to `max_calls - 1` more times (None: any number)."""
+    """Lark for `first`, then `separator first` up to `max_calls - 1` more times (None: any number)."""
     if max_calls is None:
         return f"{first} ({separator} {first})*"
     return f"{first} ({separator} {first}){{0,{max_calls - 1}}}" if max_calls > 1 else first

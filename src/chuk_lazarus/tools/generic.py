@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 
+from ..core.grammar import json_embed
 from .base import ToolParser, repeated
 from .jsonscan import Step
 
-# A JSON string, as llama.cpp's schema converter writes it.
-_STRING_RULE = (
-    r'''lz-string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) )* "\""'''
-)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 # States in which the object read so far is still only markup (given back as content if it fails).
 _MARKUP = ("open", "key", "colon", "bracket", "quote", "call_start", "call", "list_next")
@@ -29,16 +26,14 @@ class GenericJsonParser(ToolParser):
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
-        calls = repeated("lzcall", '"," lz-ws', max_calls)
-        return (
-            f'root ::= "{{" lz-ws "\\"tool_calls\\"" lz-ws ":" lz-ws "[" lz-ws {calls} lz-ws "]" lz-ws "}}"'
-        )
+        # Our own format, so written compact: with one function offered, the grammar forces everything up
+        # to the arguments' first value.
+        calls = repeated("lzcall", '","', max_calls)
+        return f'start: "{{\\"tool_calls\\":[" {calls} "]}}"'
 
     @classmethod
     def answer_grammar(cls) -> str | None:
-        return (
-            f'lzanswer ::= "{{" lz-ws "\\"response\\"" lz-ws ":" lz-ws lz-string lz-ws "}}"\n{_STRING_RULE}'
-        )
+        return f'lzanswer: "{{\\"response\\":" {json_embed({"type": "string"})} "}}"'
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -1,76 +1,54 @@
-"""Grammars that make a tool call valid by construction.
+"""Constraints that make a tool call valid by construction, in llguidance's lark dialect.
 
-Each function's parameter schema goes through the backend's schema-to-GBNF converter separately (so
-its `$ref`s resolve against its own document); its rules are renamed under a per-tool prefix and
-wrapped in a call object whose `name` is that function's. Our own rules are named `lz…` / `root`,
-which no converter rule can be once prefixed with `t<n>-`. The format module supplies `root`, the
-markup around the calls.
+Each function's parameter schema is embedded whole as `%json{...}`, so llguidance enforces every keyword
+of it (and refuses, as a 400 naming the tool, the ones it cannot); a call object around it fixes the
+function's name. The format module supplies `start`, the markup around the calls, in terms of `lzcall`
+(one call object) and `lz_ws` (a little whitespace). Call objects are written compact — the parsers
+read any JSON, and with no whitespace to choose, everything up to the arguments' first value is
+forced (fast-forwarded) when one function is offered.
 """
 
 from __future__ import annotations
 
 import json
-import re
 
-from ..core.grammar import SchemaGrammar, gbnf_literal
-from ..core.types import ToolDefinition
+from ..core.grammar import Constraint, EmbeddedSchema, json_embed, lark_literal
+from ..core.types import LazyTrigger, ToolDefinition
 from .base import ToolParser
 
 # Between the markup tokens: a little whitespace, bounded so a weak model cannot loop on it forever.
-_WS_RULE = r"lz-ws ::= [ \t\n]{0,4}"
-_GBNF_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|\{[^}]*\}|#[^\n]*|[A-Za-z0-9_-]+')
-_RULE_NAME = re.compile(r"^([A-Za-z0-9_-]+)\s*::=", re.MULTILINE)
+WS_RULE = r"lz_ws: /[ \t\n]{0,4}/"
 
 
-def prefix_rules(gbnf: str, prefix: str) -> str:
-    """Rename every rule defined in `gbnf` to `prefix + name`, leaving literals and classes alone."""
-    names = set(_RULE_NAME.findall(gbnf))
-
-    def rename(match: re.Match[str]) -> str:
-        token = match.group(0)
-        return prefix + token if token in names else token
-
-    return _GBNF_TOKEN.sub(rename, gbnf)
-
-
-def tool_call_grammar(
+def tool_call_constraint(
     tools: tuple[ToolDefinition, ...],
     fmt: type[ToolParser],
-    schema_grammar: SchemaGrammar,
     *,
     max_calls: int | None,
     indices: tuple[int, ...],
     answer: bool = False,
-) -> str:
-    """GBNF whose `root` is one to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup, or
-    with `answer`, either those calls or a plain answer. `indices` are the tools' positions in the
-    request, for error `param`s. `schema_grammar` converts each tool's parameter schema."""
+    triggers: tuple[LazyTrigger, ...] = (),
+) -> Constraint:
+    """One to `max_calls` calls (None: any number) to `tools` in `fmt`'s markup, or with `answer`,
+    either those calls or a plain answer. `indices` are the tools' positions in the request, for error
+    `param`s. `triggers`: the constraint is lazy (starts at the first one)."""
     root = fmt.grammar_root(max_calls)
     if root is None:
         raise ValueError(f"the {fmt.name} format has no call grammar")
-    rules = [root, _WS_RULE]
+    rules = [root, WS_RULE]
     if answer:
         # The model chooses: calls, or an answer in the format's own wrapping (see generic.py).
         answer_rules = fmt.answer_grammar()
         if answer_rules is None:
             raise ValueError(f"the {fmt.name} format has no answer grammar")
-        rules = [
-            root.replace("root ::=", "lzcalls ::=", 1),
-            "root ::= lzcalls | lzanswer",
-            answer_rules,
-            _WS_RULE,
-        ]
+        rules = [root.replace("start:", "lzcalls:", 1), "start: lzcalls | lzanswer", answer_rules, WS_RULE]
     alternatives = []
+    schemas = []
     for n, (tool, index) in enumerate(zip(tools, indices)):
-        params = schema_grammar(tool.parameters, param=f"tools[{index}].function.parameters")
-        prefix = f"t{n}-"
-        # The converter lets the model write one optional space between JSON tokens, as it mostly saw
-        # JSON written; the parsers drop it, so arguments still come out compact (`{"a":1}`).
-        rules.append(prefix_rules(params, prefix))
-        rules.append(
-            f'lzcall-{n} ::= "{{" lz-ws "\\"name\\"" lz-ws ":" lz-ws {gbnf_literal(json.dumps(tool.name))} '
-            f'lz-ws "," lz-ws "\\"{fmt.args_key}\\"" lz-ws ":" lz-ws {prefix}root lz-ws "}}"'
-        )
-        alternatives.append(f"lzcall-{n}")
-    rules.append("lzcall ::= " + " | ".join(alternatives))
-    return "\n".join(rules) + "\n"
+        head = '{"name":' + json.dumps(tool.name, ensure_ascii=False) + f',"{fmt.args_key}":'
+        rules.append(f"lzcall_{n}: {lark_literal(head)} lzargs_{n} " + lark_literal("}"))
+        rules.append(f"lzargs_{n}: {json_embed(tool.parameters)}")
+        alternatives.append(f"lzcall_{n}")
+        schemas.append(EmbeddedSchema(f"tools[{index}].function.parameters", tool.parameters))
+    rules.append("lzcall: " + " | ".join(alternatives))
+    return Constraint("\n".join(rules) + "\n", schemas=tuple(schemas), triggers=triggers, param="tools")

@@ -27,8 +27,8 @@ class HermesParser(ToolParser):
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
-        block = f'"{OPEN}" lz-ws lzcall lz-ws "{CLOSE}"'
-        return f"root ::= {repeated('lz-block', 'lz-ws', max_calls)}\nlz-block ::= {block}"
+        block = f'"{OPEN}" lz_ws lzcall lz_ws "{CLOSE}"'
+        return f"start: {repeated('lz_block', 'lz_ws', max_calls)}\nlz_block: {block}"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

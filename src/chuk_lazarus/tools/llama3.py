@@ -23,7 +23,7 @@ class Llama3JsonParser(ToolParser):
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
-        return "root ::= " + repeated("lzcall", '";" lz-ws', max_calls)
+        return "start: " + repeated("lzcall", '";" lz_ws', max_calls)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

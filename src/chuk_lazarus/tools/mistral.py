@@ -20,8 +20,8 @@ class MistralParser(ToolParser):
 
     @classmethod
     def grammar_root(cls, max_calls: int | None) -> str | None:
-        calls = repeated("lzcall", '"," lz-ws', max_calls)
-        return f'root ::= "[TOOL_CALLS]" lz-ws "[" lz-ws {calls} lz-ws "]"'
+        calls = repeated("lzcall", '"," lz_ws', max_calls)
+        return f'start: "[TOOL_CALLS]" lz_ws "[" lz_ws {calls} lz_ws "]"'
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -10,10 +10,12 @@ from typing import Any
 import llama_cpp as C
 
 from ...core.errors import InvalidRequest, ModelLoadError
+from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
-from ..embedding import EmbedBatcher
 from .. import sampling_defaults
+from ..embedding import EmbedBatcher
+from ..guidance import ConstraintCompiler
 from ..scheduler import ScheduledBackend, Scheduler
 from .disk_cache import DiskCache, fingerprint
 from .embed import (
@@ -58,6 +60,7 @@ class LlamaCppBackend(ScheduledBackend):
         self.stepper: LlamaStepper | NoGeneration = NoGeneration()
         try:
             if generates:
+                self.constraints = ConstraintCompiler(self.model.lltokenizer(), self.model.n_vocab)
                 self.stepper = LlamaStepper(
                     self.model,
                     ctx_size=ctx_size,
@@ -67,6 +70,7 @@ class LlamaCppBackend(ScheduledBackend):
                     cache_ram_bytes=settings.cache_ram * 1024 * 1024,
                     speculation=Speculation(settings.draft_max, settings.draft_ngram),
                     disk_cache=disk,
+                    constraints=self.constraints,
                 )
             # See embed.py: made at load for an embedding model, on first use for a chat model.
             model = self.model
@@ -122,6 +126,9 @@ class LlamaCppBackend(ScheduledBackend):
         return self.model.tokenize(
             text, add_special=add_special and self.model.adds_bos, parse_special=parse_special
         )
+
+    def check_constraint(self, constraint: Constraint) -> None:
+        self.constraints.check(constraint)
 
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import warnings
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as C
 
@@ -124,6 +126,15 @@ class LlamaModel:
         if token < 0:
             return ""
         return self.piece(token, special=True).decode("utf-8", errors="replace")
+
+    def lltokenizer(self) -> Any:  # an llguidance.LLTokenizer
+        """llguidance's view of this vocabulary, for constrained output (about 0.4 s for 50k tokens)."""
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
+        with warnings.catch_warnings():  # it calls a deprecated alias once per token
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return lltokenizer_from_vocab(self.vocab, eos_token=eog or None)
 
     def is_eog(self, token: int) -> bool:
         return bool(C.llama_vocab_is_eog(self.vocab, token))

@@ -8,7 +8,9 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
   2. builds one batch per step: one token for each decoding sequence, then prompt chunks for
      prefilling sequences up to the batch budget (so long prompts never stall running streams);
   3. decodes it and samples each sequence that produced logits with its own sampler (plain greedy
-     sequences together, with one argmax over the step's logits).
+     sequences together, with one argmax over the step's logits). When a sequence's constraint then
+     forces the next tokens (fast-forward), they go in its next batch entry after the sampled token,
+     all at once (a small prefill, logits for the last only), and are delivered with the sampled one.
 
 Speculative decoding by prompt lookup (backends/ngram.py): while few sequences decode, a sequence whose
 last tokens occurred earlier in its own text feeds the tokens that followed them then as a draft after
@@ -36,6 +38,7 @@ import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
+from ..guidance import ConstraintCompiler
 from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
@@ -69,6 +72,7 @@ class Slot:
     sampler: SequenceSampler | None = None  # None for plain greedy: argmax, no chain needed
     pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
     next_token: int | None = None  # sampled, not yet decoded
+    forced: list[int] = field(default_factory=list)  # forced by the constraint after next_token, not yet decoded
     batch_index: int = -1  # where this slot's logits are in the current batch, or -1
     output_row: int = -1  # the row of those logits among the step's outputs
     last_used: int = 0
@@ -100,8 +104,10 @@ class LlamaStepper:
         cache_ram_bytes: int = 0,
         speculation: Speculation = Speculation(),
         disk_cache: DiskCache | None = None,
+        constraints: ConstraintCompiler | None = None,
     ) -> None:
         self.model = model
+        self.constraints = constraints
         self.disk_cache = disk_cache
         self.ctx_size = ctx_size
         self.speculation = speculation
@@ -162,16 +168,18 @@ class LlamaStepper:
         if not scored:
             reuse = self._restore(slot, job.prompt_tokens, reuse)
         slot.prompt_lps = [] if scored else None
-        # Plain greedy rows share one argmax; anything else gets its own chain (raises on a bad grammar).
+        # Plain greedy rows share one argmax; anything else gets its own chain (and constraint).
         slot.sampler = None
-        if not (job.sampling.plain_greedy and not job.grammar):
-            m = self.model
-            slot.sampler = SequenceSampler(
-                m.vocab, m.n_vocab, job.sampling, job.grammar, job.grammar_triggers, m.piece
-            )
+        if not (job.sampling.plain_greedy and job.constraint is None):
+            guide = None
+            if job.constraint is not None:
+                assert self.constraints is not None, "a constrained job reached a stepper without a compiler"
+                guide = self.constraints.guide(job.constraint, self.model.piece)
+            slot.sampler = SequenceSampler(self.model.n_vocab, job.sampling, guide)
         slot.job = job
         slot.pending = list(job.prompt_tokens[reuse:])
         slot.next_token = None
+        slot.forced = []
         slot.generated = 0
         slot.drafter = None
         if self.speculation.draft_max:
@@ -216,15 +224,20 @@ class LlamaStepper:
                 # A scored prompt's logprobs go with its first token (no draft follows a prefill).
                 scored = tuple(slot.prompt_lps) if slot.prompt_lps is not None else None
                 slot.prompt_lps = None
-                sampled.append(Sampled(slot, token, logprob, scored))
+                sampled.append(Sampled(slot, token, logprob, prompt_logprobs=scored))
                 if j == len(slot.draft) or token != slot.draft[j] or self.model.is_eog(token):
                     break
             if slot.draft:
                 self._settle_draft(slot, accepted=len(tokens) - 1)
             slot.next_token = tokens[-1]
-            slot.generated += len(tokens)
+            # Logprobs are reported per token, and forced tokens have none: no fast-forward with them.
+            if slot.sampler is not None and job.logprobs is None:
+                slot.forced = slot.sampler.forced()
+                if slot.forced:
+                    sampled[-1] = dataclasses.replace(sampled[-1], forced=tuple(slot.forced))
+            slot.generated += len(tokens) + len(slot.forced)
             if slot.drafter is not None:
-                slot.drafter.extend(tokens)
+                slot.drafter.extend(tokens + slot.forced)
         return sampled
 
     def _settle_draft(self, slot: Slot, *, accepted: int) -> None:
@@ -249,6 +262,7 @@ class LlamaStepper:
         seq.sampler = None
         seq.job = None
         seq.next_token = None
+        seq.forced = []
         seq.drafter = None
         seq.draft = []
         seq.prompt_lps = seq.scoring = None
@@ -348,6 +362,20 @@ class LlamaStepper:
             if not batch.room:
                 break
             assert slot.next_token is not None
+            if slot.forced:
+                # The constraint forced tokens after the sampled one: they are fed with it (logits for
+                # the last only); a run longer than the room goes on as a prefill. No draft with them.
+                run, slot.next_token, slot.forced = [slot.next_token, *slot.forced], None, []
+                if len(run) > batch.room:
+                    run, slot.pending = run[: batch.room], run[batch.room :]
+                    batch.add(run, len(slot.cached), slot.seq_id, False)
+                    slot.cached.extend(run)
+                    continue
+                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
+                slot.batch_index = batch.n - 1
+                slot.cached.extend(run)
+                active.append(slot)
+                continue
             slot.draft = self._draft(slot, min(share, batch.room - 1))
             run = [slot.next_token, *slot.draft]
             slot.batch_index = batch.n

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import InvalidRequest
+from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from .. import sampling_defaults
@@ -97,6 +98,9 @@ class TransformersBackend(ScheduledBackend):
     def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = True) -> list[int]:
         encoded = self.tokenizer(text, add_special_tokens=add_special, split_special_tokens=not parse_special)
         return list(encoded["input_ids"])
+
+    def check_constraint(self, constraint: Constraint) -> None:
+        self.vocab.constraints.check(constraint)
 
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)

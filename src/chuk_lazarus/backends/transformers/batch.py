@@ -80,15 +80,29 @@ class DecodeBatch:
             layer.values = _left_pad(layer.values, 0).index_select(0, index)[:, :, start:, :]
         self.mask = self.mask[:, start:]
 
-    def step_inputs(self, tokens: list[int], positions: list[int]) -> dict[str, Any]:
-        """Forward arguments for one decode step: one new token per row."""
+    def step_inputs(self, runs: list[list[int]], positions: list[int]) -> dict[str, Any]:
+        """Forward arguments for one decode step: each row's new tokens (one, or with the tokens its
+        constraint forces after it), starting at that row's position. Shorter runs are left-padded
+        with masked columns, so every row's last token is the last column (whose logits are read)."""
         device = self.mask.device
-        self.mask = torch.cat(
-            [self.mask, torch.ones((len(tokens), 1), dtype=torch.long, device=device)], dim=1
-        )
+        width = max(len(run) for run in runs)
+        if width == 1:
+            ids = torch.tensor([run[0] for run in runs], dtype=torch.long, device=device).unsqueeze(1)
+            pos = torch.tensor(positions, dtype=torch.long, device=device).unsqueeze(1)
+            new = torch.ones((len(runs), 1), dtype=torch.long, device=device)
+        else:
+            ids = torch.zeros((len(runs), width), dtype=torch.long, device=device)
+            pos = torch.zeros((len(runs), width), dtype=torch.long, device=device)
+            new = torch.zeros((len(runs), width), dtype=torch.long, device=device)
+            for i, (run, start) in enumerate(zip(runs, positions)):
+                pad = width - len(run)
+                ids[i, pad:] = torch.tensor(run, dtype=torch.long)
+                pos[i, pad:] = torch.arange(start, start + len(run))
+                new[i, pad:] = 1
+        self.mask = torch.cat([self.mask, new], dim=1)
         return {
-            "input_ids": torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1),
-            "position_ids": torch.tensor(positions, dtype=torch.long, device=device).unsqueeze(1),
+            "input_ids": ids,
+            "position_ids": pos,
             "attention_mask": self.mask,
             "past_key_values": self.cache,
             "use_cache": True,

@@ -1,26 +1,22 @@
 """Per-sequence sampling over one row of logits, with llama.cpp's semantics so both backends agree.
 
-The order is llama.cpp's sampler chain: grammar mask, logit bias, penalties (over the last 64 sampled
-tokens), then greedy — or top-k, top-p, min-p, temperature and a seeded draw. Grammars are the same
-GBNF strings the llama.cpp backend gets, enforced through llguidance's token masks.
+The order is llama.cpp's sampler chain: constraint mask, logit bias, penalties (over the last 64
+sampled tokens), then greedy — or top-k, top-p, min-p, temperature and a seeded draw. Constraints are
+the same llguidance ones the llama.cpp backend enforces (backends/guidance.py).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import llguidance
-import numpy as np
 import torch
 
-from ...core.errors import InvalidRequest
-from ...core.types import LazyTrigger, SamplingParams
+from ...core.types import SamplingParams
 from ..base import RawLogprob
-from ..triggers import TriggerWatch
-from .gbnf import flatten_repetitions
+from ..guidance import Guide
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +25,7 @@ _PENALTY_LAST_N = 64
 
 
 class SequenceSampler:
-    def __init__(
-        self,
-        params: SamplingParams,
-        grammar: str | None,
-        triggers: tuple[LazyTrigger, ...] = (),
-        *,
-        lltokenizer: llguidance.LLTokenizer | None,
-        render: Callable[[int], bytes] = lambda _token: b"",
-    ) -> None:
+    def __init__(self, params: SamplingParams, guide: Guide | None = None) -> None:
         self.params = params
         self.recent: collections.deque[int] = collections.deque(maxlen=_PENALTY_LAST_N)
         self.generator: torch.Generator | None = None
@@ -48,29 +36,24 @@ class SequenceSampler:
                 self.generator.seed()
             else:
                 self.generator.manual_seed(params.seed & 0xFFFFFFFFFFFFFFFF)
-        self.matcher: llguidance.LLMatcher | None = None
-        if grammar:
-            if lltokenizer is None:
-                raise InvalidRequest("this model's tokenizer cannot be used for constrained output")
-            self.matcher = _compile(grammar, lltokenizer)
-        self.lltokenizer = lltokenizer
-        # A lazy grammar (tool calls under tool_choice=auto) waits for one of `triggers` (see triggers.py).
-        self.watch = TriggerWatch(triggers) if grammar and triggers else None
-        self.active = self.watch is None
-        self.render = render
+        self.guide = guide
         bias = params.logit_bias
         self.bias_ids = torch.tensor(list(bias.keys()), dtype=torch.long) if bias else None
         self.bias_values = torch.tensor(list(bias.values()), dtype=torch.float32) if bias else None
 
     @property
     def plain(self) -> bool:
-        """No grammar, logit bias or penalties: the choice depends on the row's logits alone."""
-        return self.matcher is None and not self.params.logit_bias and not self.params.penalized
+        """No constraint, logit bias or penalties: the choice depends on the row's logits alone."""
+        return not self._constrained and not self.params.logit_bias and not self.params.penalized
+
+    @property
+    def _constrained(self) -> bool:
+        return self.guide is not None and self.guide.enabled
 
     @property
     def plain_greedy(self) -> bool:
-        """An argmax over the row's logits is the token (a grammar dropped mid-way counts as none)."""
-        return self.matcher is None and self.params.plain_greedy
+        """An argmax over the row's logits is the token (a constraint dropped mid-way counts as none)."""
+        return not self._constrained and self.params.plain_greedy
 
     def sample(self, row: torch.Tensor, logprobs: int | None) -> tuple[int, RawLogprob | None]:
         """Pick the next token from one row of logits (any device/dtype); accept it into the grammar."""
@@ -78,8 +61,14 @@ class SequenceSampler:
         logits = raw
         if not self.plain:
             logits = raw.clone()  # edited in place below; `raw` stays the model's own distribution
-            if self.matcher is not None and self.active:
-                logits[~_allowed(self.matcher, logits.shape[0])] = float("-inf")
+            if self.guide is not None and self.guide.active:
+                allowed = self.guide.allowed()
+                if allowed.any():
+                    n = min(allowed.shape[0], logits.shape[0])
+                    logits[n:] = float("-inf")
+                    logits[:n][~torch.from_numpy(allowed[:n])] = float("-inf")
+                else:
+                    self.guide.dead_end()
             if self.bias_ids is not None and self.bias_values is not None:
                 valid = self.bias_ids < logits.shape[0]
                 logits[self.bias_ids[valid]] += self.bias_values[valid]
@@ -90,31 +79,19 @@ class SequenceSampler:
     def accept(
         self, token: int, raw: torch.Tensor | None = None, logprobs: int | None = None
     ) -> tuple[int, RawLogprob | None]:
-        """Record a chosen token (grammar state, penalty window) and its logprob from the raw row."""
-        if self.matcher is not None:
-            if self.active:
-                # A token the mask allowed is always accepted; EOS at an accepting state just stops it.
-                self.matcher.consume_token(token)
-            else:
-                self._watch(token)
+        """Record a chosen token (constraint state, penalty window) and its logprob from the raw row."""
+        if self.guide is not None:
+            self.guide.accept(token)
         self.recent.append(token)
         return token, (_logprob(raw, token, logprobs) if raw is not None and logprobs is not None else None)
 
-    def _watch(self, token: int) -> None:
-        """Before a lazy grammar starts: look for a trigger; on one, feed the grammar the text from it."""
-        assert self.matcher is not None and self.lltokenizer is not None and self.watch is not None
-        trigger = self.watch.feed(token, self.render(token))
-        if trigger is None:
-            return
-        self.watch = None
-        tokens = self.lltokenizer.tokenize_str(trigger.text)
-        if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
-            # The trigger text itself does not fit the grammar: leave the output unconstrained
-            # rather than masking every token (the tool parser will report a malformed call).
-            log.warning("lazy grammar rejected its trigger text %r", trigger.text[:80])
-            self.matcher = None
-            return
-        self.active = True
+    def forced(self) -> list[int]:
+        """The tokens the constraint forces next (accepted into it and the penalty window): fast-forward."""
+        if self.guide is None:
+            return []
+        tokens = self.guide.forced()
+        self.recent.extend(tokens)
+        return tokens
 
     def _penalize(self, logits: torch.Tensor) -> None:
         p = self.params
@@ -203,29 +180,6 @@ def _inverse_cdf(probs: torch.Tensor, generator: torch.Generator | None) -> int:
     if index >= probs.shape[0]:  # rounding at the very top: the last token that has any mass
         index = int(probs.nonzero()[-1])
     return index
-
-
-def _allowed(matcher: llguidance.LLMatcher, n_vocab: int) -> torch.Tensor:
-    """The grammar's next-token mask as bools. Not llguidance.torch: its kernel goes through
-    torch.compile, which needs a C++/Triton toolchain at run time and stalls the first request."""
-    bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
-    allowed = np.zeros(n_vocab, dtype=bool)
-    n = min(n_vocab, bits.shape[0])
-    allowed[:n] = bits[:n].astype(bool)
-    return torch.from_numpy(allowed)
-
-
-def _compile(grammar: str, lltokenizer: llguidance.LLTokenizer) -> llguidance.LLMatcher:
-    try:
-        definition = llguidance.grammar_from("gbnf", flatten_repetitions(grammar))
-    except Exception as exc:  # noqa: BLE001 - llguidance raises plain ValueError/RuntimeError
-        raise InvalidRequest(f"the output constraint could not be compiled to a grammar: {exc}") from None
-    matcher = llguidance.LLMatcher(lltokenizer, definition)
-    if matcher.is_error():
-        raise InvalidRequest(
-            f"the output constraint could not be compiled to a grammar: {matcher.get_error()}"
-        )
-    return matcher
 
 
 def _logprob(raw: torch.Tensor, token: int, top_n: int) -> RawLogprob:

@@ -3,7 +3,9 @@
 The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; on its worker thread,
 each step here
   1. runs one forward pass per decode batch (one token for every decoding sequence) and samples each
-     row with that sequence's own sampler (`sample_rows`);
+     row with that sequence's own sampler (`sample_rows`); a row whose constraint then forces the next
+     tokens (fast-forward) feeds them after its sampled token in the next step's forward (its run
+     left-padded to the batch's widest, masked), and they are delivered with the sampled token;
   2. prefills one chunk (up to `batch_size` tokens) of one waiting prompt, so a long prompt never
      stalls running streams for long; a finished prompt samples its first token and, from the next
      step on, decodes as a row of a batch.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -36,6 +38,7 @@ class Seq:
     length: int = 0  # tokens whose K/V are in the cache (= the next token's position)
     next_token: int | None = None  # sampled, not yet fed to the model
     prompt_lps: list[RawLogprob] | None = None  # a job with `prompt_logprobs`: collected while prefilling
+    forced: list[int] = field(default_factory=list)  # forced by the constraint after next_token, not yet fed
 
 
 class TransformersStepper:
@@ -60,13 +63,10 @@ class TransformersStepper:
         return torch.inference_mode()
 
     def place(self, job: BackendJob) -> Placed[Seq] | Wait:
-        sampler = SequenceSampler(  # raises on a grammar that does not compile
-            job.sampling,
-            job.grammar,
-            job.grammar_triggers,
-            lltokenizer=self.vocab.lltokenizer(),
-            render=self.vocab.rendered,
-        )
+        guide = None
+        if job.constraint is not None:
+            guide = self.vocab.constraints.guide(job.constraint, self.vocab.rendered)
+        sampler = SequenceSampler(job.sampling, guide)
         seq = Seq(job, sampler, list(job.prompt_tokens), prompt_lps=[] if job.prompt_logprobs is not None else None)
         self.prefilling.append(seq)
         return Placed(seq)
@@ -110,18 +110,29 @@ class TransformersStepper:
 
     def _decode(self, batch: DecodeBatch) -> list[Sampled[Seq]]:
         members: list[Seq] = list(batch.members)
-        tokens = [s.next_token for s in members]
-        assert all(t is not None for t in tokens)
-        inputs = batch.step_inputs([t for t in tokens if t is not None], [s.length for s in members])
+        runs = []
+        for s in members:
+            assert s.next_token is not None
+            runs.append([s.next_token, *s.forced])
+        inputs = batch.step_inputs(runs, [s.length for s in members])
         inputs[self.cache_arg] = inputs.pop("past_key_values")
         out = self.model(**inputs)
         picks = sample_rows(
             [s.sampler for s in members], out.logits[:, -1, :], [s.job.logprobs for s in members]
         )
-        for seq, (token, _) in zip(members, picks):
-            seq.length += 1
+        for seq, run, (token, _) in zip(members, runs, picks):
+            seq.length += len(run)
             seq.next_token = token
-        return [Sampled(seq, token, logprob) for seq, (token, logprob) in zip(members, picks)]
+            seq.forced = self._forced(seq)
+        return [
+            Sampled(seq, token, logprob, forced=tuple(seq.forced)) for seq, (token, logprob) in zip(members, picks)
+        ]
+
+    @staticmethod
+    def _forced(seq: Seq) -> list[int]:
+        """The tokens the constraint forces after the one just sampled (none when logprobs are asked
+        for: forced tokens have none to report)."""
+        return seq.sampler.forced() if seq.job.logprobs is None else []
 
     def _prefill_chunk(self, seq: Seq) -> Sampled[Seq] | None:
         """Prefill the next chunk of `seq`'s prompt; its first token once the prompt is all in."""
@@ -147,12 +158,13 @@ class TransformersStepper:
             return None
         token, logprob = sample_rows([seq.sampler], out.logits[:, -1, :], [seq.job.logprobs])[0]
         seq.next_token = token
+        seq.forced = self._forced(seq)
         # It joins a batch at the next step, once the scheduler knows this first token did not end it.
         self.prefilling.remove(seq)
         self.prefilled.append(seq)
         scored = tuple(seq.prompt_lps) if seq.prompt_lps is not None else None
         seq.prompt_lps = None
-        return Sampled(seq, token, logprob, scored)
+        return Sampled(seq, token, logprob, prompt_logprobs=scored, forced=tuple(seq.forced))
 
     def _join(self, seq: Seq) -> None:
         cache, seq.cache = seq.cache, None

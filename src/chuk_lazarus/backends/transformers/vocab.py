@@ -19,6 +19,7 @@ class Vocabulary:
     """Token bytes, end-of-sequence ids and the grammar library's tokenizer, computed once per model."""
 
     def __init__(self, tokenizer: Any, model: Any) -> None:
+        from ..guidance import ConstraintCompiler
         from .sampler import make_lltokenizer
 
         self.tokenizer = tokenizer
@@ -26,6 +27,7 @@ class Vocabulary:
         n_vocab = max(len(tokenizer), int(getattr(model.config.get_text_config(), "vocab_size", 0) or 0))
         self.n_vocab = n_vocab
         self._lltokenizer = make_lltokenizer(tokenizer, sorted(self.eos_ids), n_vocab)
+        self.constraints = ConstraintCompiler(self._lltokenizer, n_vocab)
         self._special = set(tokenizer.all_special_ids) | {
             i for i, t in tokenizer.added_tokens_decoder.items() if t.special
         }

@@ -193,7 +193,8 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         ),
         stop=stop_strings(body.stop),
         tools=tuple(
-            ToolDefinition(t.function.name, t.function.description, t.function.parameters) for t in body.tools or ()
+            ToolDefinition(t.function.name, t.function.description, t.function.parameters, bool(t.function.strict))
+            for t in body.tools or ()
         ),
         tool_choice=_tool_choice(body),
         parallel_tool_calls=body.parallel_tool_calls,
@@ -242,4 +243,4 @@ def _response_format(fmt: ResponseFormatIn | None) -> ResponseFormat:
         return ResponseFormat("json_object")
     if fmt.json_schema is None or fmt.json_schema.schema_ is None:
         raise InvalidRequest("response_format of type json_schema needs json_schema.schema", param="response_format")
-    return ResponseFormat("json_schema", fmt.json_schema.schema_)
+    return ResponseFormat("json_schema", fmt.json_schema.schema_, strict=bool(fmt.json_schema.strict))

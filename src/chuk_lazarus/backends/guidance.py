@@ -1,0 +1,259 @@
+"""Output constraints on every backend: llguidance compiles a `Constraint` and masks tokens with it.
+
+`ConstraintCompiler` (one per model) turns a constraint into an `LLMatcher` once — JSON schemas are
+compiled by llguidance itself, so each keyword it implements is enforced and each it does not is a 400
+naming the keyword and where it sits — and caches it by grammar text, so an agent repeating its tools
+pays the compile once. Compiling happens in `check` (the engine calls it off the event loop, while it
+plans the request); the worker thread only copies the compiled matcher.
+
+`Guide` is one sequence's constraint: the mask for the next token, accepting tokens, the tokens the
+constraint forces next (fast-forward), and a lazy constraint's wait for its trigger.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import llguidance
+import numpy as np
+
+from ..core.errors import InvalidRequest
+from ..core.grammar import Constraint
+from ..core.schema import keyword_pointer
+from .triggers import TriggerWatch
+
+log = logging.getLogger(__name__)
+
+# A token the constraint allows, chosen this many times in a row, is masked while the constraint allows
+# anything else: a small model under a schema can otherwise write `100.000000…` or `aaaa…` (valid at
+# every step) until max_tokens, and JSON cut off there is not valid. Every output stays in the grammar.
+REPEAT_LIMIT = 12
+# Likewise a run of digits longer than this (a float's 17 significant digits and then some): tokens of
+# digits alone are masked while the constraint allows anything else. A small model otherwise writes
+# `1.8323567893117142857142857…` or a time's fraction of a second until max_tokens.
+DIGIT_LIMIT = 24
+# Compiled constraints kept per model (matchers or the error a grammar gave).
+_CACHE_SIZE = 128
+# llguidance's defaults bound each compile (lexer fuel) and each token's mask (step fuel, Earley items);
+# verbose errors would print parser state into a 400.
+_LIMITS = llguidance.LLParserLimits(verbose_errors=False)
+
+_UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[([^\]]*)\]")
+_UNKNOWN_FORMAT = re.compile(r"Unknown format: (\S+)")
+_NAMED_KEYWORDS = ("oneOf", "anyOf", "allOf", "minProperties", "maxProperties", "multipleOf", "pattern",
+                   "format", "minItems", "maxItems", "minLength", "maxLength", "$ref", "enum", "const",
+                   "additionalProperties", "prefixItems", "items", "required")  # fmt: skip
+# The part of a lark compile error before the grammar excerpt llguidance appends ("   2 | a: %json…").
+_EXCERPT = re.compile(r"\n\s*\d+ \|")
+
+
+class ConstraintCompiler:
+    """Compiles constraints against one tokenizer; thread-safe."""
+
+    def __init__(self, tokenizer: llguidance.LLTokenizer, n_vocab: int) -> None:
+        self.tokenizer = tokenizer
+        self.n_vocab = n_vocab
+        self._digits: np.ndarray | None = None
+        self._cache: collections.OrderedDict[tuple[str, str], llguidance.LLMatcher | InvalidRequest] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def check(self, constraint: Constraint) -> None:
+        """Compile `constraint` (or find it compiled); `InvalidRequest` when it cannot be enforced."""
+        self._compiled(constraint)
+
+    def guide(self, constraint: Constraint, render: Callable[[int], bytes]) -> Guide:
+        """A fresh sequence state for `constraint`; `render(token)` is a token's text, for lazy triggers."""
+        return Guide(self._compiled(constraint).deep_copy(), self, constraint, render)
+
+    def digit_tokens(self) -> np.ndarray:
+        """For each token, whether its text is digits alone (built on first use, ~50 ms)."""
+        if self._digits is None:
+            size = min(self.n_vocab, self.tokenizer.vocab_size)
+            digits = np.zeros(self.n_vocab, dtype=bool)
+            for token in range(size):
+                text = self.tokenizer.decode_bytes([token])
+                digits[token] = bool(text) and text.isdigit()
+            self._digits = digits
+        return self._digits
+
+    def _compiled(self, constraint: Constraint) -> llguidance.LLMatcher:
+        key = (constraint.syntax, constraint.grammar)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+        if found is None:
+            found = self._compile(constraint)  # outside the lock: it can take a while, and drops the GIL
+            with self._lock:
+                self._cache[key] = found
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        if isinstance(found, InvalidRequest):
+            raise InvalidRequest(str(found), param=found.param)
+        return found
+
+    def _compile(self, constraint: Constraint) -> llguidance.LLMatcher | InvalidRequest:
+        try:
+            definition = llguidance.grammar_from(constraint.syntax, constraint.grammar)
+        except Exception as exc:  # noqa: BLE001 - the GBNF converter raises whatever its parse hits
+            return InvalidRequest(f"the grammar could not be compiled: {exc}", param=constraint.param)
+        matcher = llguidance.LLMatcher(self.tokenizer, definition, log_level=0, limits=_LIMITS)
+        if matcher.is_error():
+            return explain(matcher.get_error(), constraint)
+        return matcher
+
+
+def explain(error: str, constraint: Constraint) -> InvalidRequest:
+    """llguidance's compile error as a 400 naming the request field, the keyword and its JSON pointer."""
+    detail = _EXCERPT.split(error.strip(), maxsplit=1)[0] if error.strip() else "invalid grammar"
+    detail = re.sub(r"^at \d+\(\d+\): ", "", detail)
+    detail = " ".join(detail.removeprefix("failed to compile JSON schema: ").split())[:300]
+    keywords: list[tuple[str, Any]] = []
+    if "regex parse error" in detail:
+        keywords = [("pattern", None)]
+    elif match := _UNIMPLEMENTED.search(detail):
+        keywords = [(k.strip().strip('"'), None) for k in match.group(1).split(",") if k.strip()]
+    elif match := _UNKNOWN_FORMAT.search(detail):
+        keywords = [("format", match.group(1).strip('"'))]
+    else:
+        keywords = [(k, None) for k in _NAMED_KEYWORDS if k in detail]
+    for embedded in constraint.schemas:
+        for keyword, value in keywords:
+            pointer = keyword_pointer(embedded.schema, keyword, value)
+            if pointer is not None:
+                what = f"format {value!r}" if keyword == "format" else f"keyword {keyword!r}"
+                return InvalidRequest(
+                    f"JSON Schema {what} at {pointer} is not supported for constrained output ({detail})",
+                    param=embedded.param,
+                )
+    # Not a keyword we can place: the schema that fails on its own, else the constraint as a whole.
+    for embedded in constraint.schemas:
+        alone = llguidance.LLMatcher.grammar_from_json_schema(embedded.schema)
+        if llguidance.LLMatcher.validate_grammar(alone, limits=_LIMITS):
+            return InvalidRequest(f"the JSON schema cannot be enforced: {detail}", param=embedded.param)
+    return InvalidRequest(f"the output constraint cannot be enforced: {detail}", param=constraint.param)
+
+
+class Guide:
+    """One sequence's constraint. Before a lazy constraint's trigger it only watches the text."""
+
+    def __init__(
+        self,
+        matcher: llguidance.LLMatcher,
+        compiler: ConstraintCompiler,
+        constraint: Constraint,
+        render: Callable[[int], bytes],
+    ) -> None:
+        self.matcher: llguidance.LLMatcher | None = matcher
+        self.tokenizer = compiler.tokenizer
+        self.n_vocab = compiler.n_vocab
+        self.render = render
+        self.watch = TriggerWatch(constraint.triggers) if constraint.triggers else None
+        self.bitmask = np.zeros((self.n_vocab + 31) // 32, dtype=np.int32)
+        self.last = -1  # the last token accepted under the constraint, and how many times in a row
+        self.repeats = 0
+        self.digits = compiler.digit_tokens()
+        self.digit_run = 0  # digits at the end of the constrained output so far
+
+    @property
+    def active(self) -> bool:
+        """Whether the constraint masks the next token (it exists and its trigger, if any, was seen)."""
+        return self.matcher is not None and self.watch is None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is a constraint still to apply (active or waiting for its trigger)."""
+        return self.matcher is not None
+
+    def allows(self, token: int) -> bool:
+        """Whether the constraint accepts `token` next (one token checked, no mask computed)."""
+        assert self.matcher is not None
+        if token == self.last and self.repeats >= REPEAT_LIMIT:
+            return False  # the full mask decides (without it, if anything else is allowed)
+        if self.digit_run >= DIGIT_LIMIT and 0 <= token < self.n_vocab and self.digits[token]:
+            return False
+        return bool(self.matcher.validate_tokens([token]) == 1)
+
+    def allowed(self) -> np.ndarray:
+        """The next-token mask as `n_vocab` bools."""
+        assert self.matcher is not None
+        self.matcher.unsafe_compute_mask_ptr(self.bitmask.ctypes.data, self.bitmask.nbytes)
+        bits = np.unpackbits(self.bitmask.view(np.uint8), bitorder="little")
+        allowed = bits[: self.n_vocab].astype(bool)
+        if self.repeats >= REPEAT_LIMIT and 0 <= self.last < self.n_vocab and allowed[self.last]:
+            allowed[self.last] = False
+            if not allowed.any():
+                allowed[self.last] = True
+        if self.digit_run >= DIGIT_LIMIT:
+            fewer = allowed & ~self.digits
+            if fewer.any():
+                allowed = fewer
+        return allowed
+
+    def accept(self, token: int) -> None:
+        """Record the chosen token: into the matcher, or (lazy, before its trigger) into the watch."""
+        if self.matcher is None:
+            return
+        if self.watch is not None:
+            self._watch(token)
+            return
+        self._count(token)
+        if not self.matcher.consume_token(token) or self.matcher.is_error():
+            self._drop(f"the constraint failed: {self.matcher.get_error()}")
+
+    def forced(self) -> list[int]:
+        """The tokens the constraint allows as the only continuation from here, already accepted: the
+        sequence appends them without sampling (fast-forward). llguidance picks them so that they are
+        the tokenization the model would use, never splitting a token the model could still extend."""
+        if not self.active:
+            return []
+        assert self.matcher is not None
+        if self.matcher.is_stopped():
+            return []
+        tokens = list(self.matcher.compute_ff_tokens())
+        for token in tokens:
+            self._count(token)
+        if tokens and (not self.matcher.consume_tokens(tokens) or self.matcher.is_error()):
+            self._drop(f"the constraint failed on its own forced tokens: {self.matcher.get_error()}")
+            return []
+        return tokens
+
+    def _count(self, token: int) -> None:
+        """Track the repeat and digit runs the guards above look at."""
+        self.repeats = self.repeats + 1 if token == self.last else 1
+        self.last = token
+        text = self.tokenizer.decode_bytes([token]) if 0 <= token < self.n_vocab else b""
+        if text.isdigit():
+            self.digit_run += len(text)
+        elif text:
+            self.digit_run = len(text) - len(text.rstrip(b"0123456789"))
+
+    def dead_end(self) -> None:
+        """No token is allowed (cannot happen for a grammar over text): go on unconstrained."""
+        self._drop("the constraint allows no token")
+
+    def _watch(self, token: int) -> None:
+        assert self.watch is not None and self.matcher is not None
+        trigger = self.watch.feed(token, self.render(token))
+        if trigger is None:
+            return
+        self.watch = None
+        # The constraint starts at the trigger's own text, which may begin inside a token: it is fed
+        # the text (tokenized its own way), not the model's tokens.
+        tokens = self.tokenizer.tokenize_str(trigger.text)
+        if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
+            # Leave the output unconstrained rather than masking everything after a bad start (the
+            # tool parser reports what it reads).
+            self._drop(f"the lazy constraint rejected its trigger text {trigger.text[:80]!r}")
+
+    def _drop(self, why: str) -> None:
+        log.warning("%s; the rest of this output is unconstrained", why)
+        self.matcher = None
+        self.watch = None
