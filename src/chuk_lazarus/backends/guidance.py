@@ -37,6 +37,11 @@ REPEAT_LIMIT = 12
 # digits alone are masked while the constraint allows anything else. A small model otherwise writes
 # `1.8323567893117142857142857…` or a time's fraction of a second until max_tokens.
 DIGIT_LIMIT = 24
+# Likewise nesting: past this depth of objects and arrays, tokens that open another one are masked
+# while the constraint allows anything else. A recursive schema (a tree, a thread of replies) lets a
+# small model nest until max_tokens. Nesting the schema requires is never masked (nothing else is
+# allowed there), only nesting the model could leave out.
+NEST_LIMIT = 8
 # Compiled constraints kept per model (matchers or the error a grammar gave).
 _CACHE_SIZE = 128
 # llguidance's defaults bound each compile (lexer fuel) and each token's mask (step fuel, Earley items);
@@ -59,6 +64,7 @@ class ConstraintCompiler:
         self.tokenizer = tokenizer
         self.n_vocab = n_vocab
         self._digits: np.ndarray | None = None
+        self._openers: np.ndarray | None = None
         self._cache: collections.OrderedDict[tuple[str, str], llguidance.LLMatcher | InvalidRequest] = (
             collections.OrderedDict()
         )
@@ -82,6 +88,16 @@ class ConstraintCompiler:
                 digits[token] = bool(text) and text.isdigit()
             self._digits = digits
         return self._digits
+
+    def opener_tokens(self) -> np.ndarray:
+        """For each token, whether its text holds `{` or `[` (built on first use)."""
+        if self._openers is None:
+            openers = np.zeros(self.n_vocab, dtype=bool)
+            for token in range(self.n_vocab):
+                text = self.tokenizer.decode_bytes([token])
+                openers[token] = b"{" in text or b"[" in text
+            self._openers = openers
+        return self._openers
 
     def _compiled(self, constraint: Constraint) -> llguidance.LLMatcher:
         key = (constraint.syntax, constraint.grammar)
@@ -161,6 +177,8 @@ class Guide:
         self.repeats = 0
         self.digits = compiler.digit_tokens()
         self.digit_run = 0  # digits at the end of the constrained output so far
+        self.openers = compiler.opener_tokens()
+        self.json = _JsonDepth()
 
     @property
     def active(self) -> bool:
@@ -179,6 +197,8 @@ class Guide:
             return False  # the full mask decides (without it, if anything else is allowed)
         if self.digit_run >= DIGIT_LIMIT and 0 <= token < self.n_vocab and self.digits[token]:
             return False
+        if self._too_deep() and 0 <= token < self.n_vocab and self.openers[token]:
+            return False
         return bool(self.matcher.validate_tokens([token]) == 1)
 
     def allowed(self) -> np.ndarray:
@@ -195,7 +215,14 @@ class Guide:
             fewer = allowed & ~self.digits
             if fewer.any():
                 allowed = fewer
+        if self._too_deep():
+            fewer = allowed & ~self.openers
+            if fewer.any():
+                allowed = fewer
         return allowed
+
+    def _too_deep(self) -> bool:
+        return self.json.depth >= NEST_LIMIT and not self.json.in_string
 
     def accept(self, token: int) -> None:
         """Record the chosen token: into the matcher, or (lazy, before its trigger) into the watch."""
@@ -230,6 +257,7 @@ class Guide:
         self.repeats = self.repeats + 1 if token == self.last else 1
         self.last = token
         text = self.tokenizer.decode_bytes([token]) if 0 <= token < self.n_vocab else b""
+        self.json.feed(text)
         if text.isdigit():
             self.digit_run += len(text)
         elif text:
@@ -257,3 +285,29 @@ class Guide:
         log.warning("%s; the rest of this output is unconstrained", why)
         self.matcher = None
         self.watch = None
+
+
+class _JsonDepth:
+    """How deep in objects and arrays the output is, and whether inside a string (an approximate
+    scanner of the constrained text, for the nesting guard: the constraint itself keeps it JSON)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False
+
+    def feed(self, text: bytes) -> None:
+        for byte in text:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif byte == 0x5C:  # backslash
+                    self.escaped = True
+                elif byte == 0x22:  # quote
+                    self.in_string = False
+            elif byte == 0x22:
+                self.in_string = True
+            elif byte in (0x7B, 0x5B):  # { [
+                self.depth += 1
+            elif byte in (0x7D, 0x5D):  # } ]
+                self.depth = max(0, self.depth - 1)
