@@ -18,7 +18,7 @@ def test_depth_follows_objects_and_arrays_split_anywhere() -> None:
 
 
 def test_brackets_in_strings_and_escaped_quotes_do_not_count() -> None:
-    state = scanned(b'{"t": "a { [ \\" ] ', b'{"')
+    state = scanned(b'{"t": "a { [ \\" ] ', b'{')
     assert state.depth == 1 and state.in_string
     state.feed(b'"')
     assert not state.in_string
