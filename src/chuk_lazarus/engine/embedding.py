@@ -39,6 +39,10 @@ def tokenize_inputs(backend: Backend, request: EmbeddingRequest) -> list[list[in
         tokens = backend.tokenize(item, add_special=True) if isinstance(item, str) else list(item)
         if not tokens:
             raise InvalidRequest(f"input[{i}] has no tokens", param=f"input[{i}]")
+        size = backend.vocab_size
+        if any(t < 0 or t >= size for t in tokens):
+            raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{size - 1})",
+                                 param=f"input[{i}]")  # fmt: skip
         if len(tokens) > limit:
             if not request.truncate:
                 raise ContextLengthExceeded(

@@ -9,7 +9,7 @@ from typing import Any
 
 import llama_cpp as C
 
-from ...core.errors import InvalidRequest, ModelLoadError
+from ...core.errors import ModelLoadError
 from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
@@ -134,12 +134,7 @@ class LlamaCppBackend(ScheduledBackend):
         return self.model.piece(token, special=True)
 
     def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
-        n_vocab = self.model.n_vocab
-        for i, tokens in enumerate(inputs):
-            if any(t < 0 or t >= n_vocab for t in tokens):
-                raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
-                                     param=f"input[{i}]")  # fmt: skip
-        return self.embedder.submit(inputs)
+        return self.embedder.submit(inputs)  # token ids checked by the engine (engine/embedding.py)
     def fim_tokens(self) -> tuple[int, int, int] | None:
         return self.model.fim_tokens()
 

@@ -6,7 +6,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...core.errors import InvalidRequest
 from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
@@ -106,12 +105,8 @@ class TransformersBackend(ScheduledBackend):
         return self.vocab.rendered(token)
 
     def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
-        n_vocab = int(self.model.get_input_embeddings().num_embeddings)
-        for i, tokens in enumerate(inputs):
-            if any(t < 0 or t >= n_vocab for t in tokens):
-                raise InvalidRequest(f"input[{i}] has a token id outside the vocabulary (0..{n_vocab - 1})",
-                                     param=f"input[{i}]")  # fmt: skip
-        return self.embedder.submit(inputs)
+        return self.embedder.submit(inputs)  # token ids checked by the engine (engine/embedding.py)
+
     def fim_tokens(self) -> tuple[int, int, int] | None:
         return self.vocab.fim_tokens()
 
