@@ -274,9 +274,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: ServerSettings, model_settings: ModelSettings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from .serving.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return asyncio.run(_run(settings, model_settings))
     except KeyboardInterrupt:
@@ -292,62 +292,78 @@ async def _load_engine(settings: ServerSettings, model_settings: ModelSettings) 
 
 
 async def _run(settings: ServerSettings, model_settings: ModelSettings) -> int:
+    """Bind the port at once (probes answer 503 `loading`), load the model, then serve it."""
     import uvicorn
 
     from .core.errors import LazarusError
-    from .server import create_app
+    from .server import attach_engine, create_app
     from .server.guards import is_loopback
     from .server.http import header_deadline_protocol
+    from .server.shutdown import DrainingServer
 
-    print(f"Loading model: {settings.model or 'embedded SmolLM2-135M-Instruct'}", flush=True)
-    try:
-        engine = await _load_engine(settings, model_settings)
-    except LazarusError as exc:
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        return 1
-    try:
-        app = create_app(
-            engine,
-            protocols=settings.protocols,
-            api_key=settings.api_key,
-            default_max_tokens=settings.max_tokens,
-            max_body_bytes=settings.max_body_bytes,
-            responses_store_max=settings.responses_store_max,
-            responses_store_ttl=settings.responses_store_ttl,
-            body_timeout_s=settings.body_timeout,
-            allowed_hosts=(settings.allowed_hosts or []) if is_loopback(settings.host) or settings.allowed_hosts else None,
-            cors_origins=settings.cors_origins or (),
+    app = create_app(
+        None,
+        protocols=settings.protocols,
+        api_key=settings.api_key,
+        default_max_tokens=settings.max_tokens,
+        max_body_bytes=settings.max_body_bytes,
+        responses_store_max=settings.responses_store_max,
+        responses_store_ttl=settings.responses_store_ttl,
+        body_timeout_s=settings.body_timeout,
+        allowed_hosts=(settings.allowed_hosts or []) if is_loopback(settings.host) or settings.allowed_hosts else None,
+        cors_origins=settings.cors_origins or (),
+        metrics=not settings.no_metrics,
+        metrics_public=settings.metrics_public,
+    )
+    if not is_loopback(settings.host) and not settings.api_key:
+        logging.getLogger("chuk_lazarus").warning(
+            "serving on %s without --api-key: anyone who can reach this address can use the model",
+            settings.host,
         )
-        if not is_loopback(settings.host) and not settings.api_key:
-            logging.getLogger("chuk_lazarus").warning(
-                "serving on %s without --api-key: anyone who can reach this address can use the model",
-                settings.host,
-            )
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=30,
-            # The limits the README states: uvicorn's h11 parser, plus a deadline for the request head.
-            http=header_deadline_protocol(settings.header_timeout),
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            limit_concurrency=settings.max_connections,
-            timeout_keep_alive=settings.keep_alive_timeout,
-        )
-        from .server.shutdown import DrainingServer
-
-        # SIGTERM: refuse new requests (503), finish those in flight, then exit 0.
-        server = DrainingServer(config, state=app.state, engine=engine, drain_timeout=DRAIN_TIMEOUT_S)
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            _print_banner(engine, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # uvicorn's loggers go through ours (serving/logs.py), JSON included
+        access_log=False,  # ours is one line per request with its tokens and timings (serving/tracking.py)
+        timeout_graceful_shutdown=30,
+        # The limits the README states: uvicorn's h11 parser, plus a deadline for the request head.
+        http=header_deadline_protocol(settings.header_timeout),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
+    )
+    # SIGTERM: refuse new requests (503), finish those in flight, then exit 0.
+    server = DrainingServer(config, state=app.state, drain_timeout=DRAIN_TIMEOUT_S)
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if not server.started:  # the port could not be bound (uvicorn said why)
         await serving
-        return 0 if server.started else 1
+        return 1
+    print(f"Loading model: {settings.model or 'embedded SmolLM2-135M-Instruct'}", flush=True)
+    engine = None
+    try:
+        try:
+            engine = await _load_engine(settings, model_settings)
+        except BaseException as exc:
+            server.should_exit = True  # nothing to serve: stop listening, then say why
+            await serving
+            if not isinstance(exc, LazarusError):
+                raise
+            print(f"error: {exc.message}", file=sys.stderr, flush=True)
+            return 1
+        if server.should_exit:  # stopped while loading
+            await serving
+            return 0
+        attach_engine(app, engine)
+        _print_banner(engine, settings)
+        await serving
+        return 0
     finally:
-        await engine.aclose()
+        if engine is not None:
+            await engine.aclose()
 
 
 def _print_banner(engine: ModelEngine, settings: ServerSettings) -> None:

@@ -146,14 +146,16 @@ def test_all_flags_parse() -> None:
             "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2",
             "--temperature", "0.3", "--top-p", "0.9", "--top-k", "20", "--min-p", "0.05", "--repeat-penalty", "1.1",
             "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7", "--header-timeout", "3",
-            "--max-connections", "9", "--keep-alive-timeout", "2"]  # fmt: skip
+            "--max-connections", "9", "--keep-alive-timeout", "2", "--log-format", "json", "--no-metrics",
+            "--metrics-public"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
         "protocols": [Protocol.ANTHROPIC], "api_key": "k", "max_tokens": 64, "max_body_mb": 0.5,
         "responses_store_max": 10, "responses_store_ttl": 60.0,
         "allowed_hosts": ["a.example", "b.example"], "cors_origins": ["http://x.example"], "header_timeout": 3.0, "body_timeout": 7.0,
-        "max_connections": 9, "keep_alive_timeout": 2, "log_level": "debug",
+        "max_connections": 9, "keep_alive_timeout": 2, "log_level": "debug", "log_format": "json",
+        "no_metrics": True, "metrics_public": True,
     }  # fmt: skip
     assert model.model_dump() == {
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,

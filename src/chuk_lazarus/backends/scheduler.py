@@ -129,11 +129,14 @@ class Scheduler(Generic[S]):
 
     def stats(self) -> LoadStats:
         # Read without the lock: /health must never wait for a step, and approximate counts are fine.
+        running = list(self.running.values())  # a copy: the worker may change the dict meanwhile
         return LoadStats(
-            active=len(self.running),
+            active=len(running),
             queued=len(self.admission.queue),
             slots=self.slots,
             max_queue=self.admission.max_queue,
+            kv_tokens=sum(len(r.job.prompt_tokens) + r.generated for r in running),
+            kv_capacity=self.slots * self.context,
         )
 
     def close(self) -> None:

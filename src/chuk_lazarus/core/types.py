@@ -205,6 +205,9 @@ class Timings:
     queued_ns: int = 0
     prompt_ns: int = 0
     generation_ns: int = 0
+    # Between each token delivered after the first and the one before it (for inter-token latency):
+    # tokens that come out of one step together (drafted, forced) are a few microseconds apart.
+    token_gaps_ns: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,3 +265,5 @@ class LoadStats:
     queued: int  # admitted requests waiting for a slot
     slots: int  # sequences that can run at once
     max_queue: int  # queued requests allowed before new ones are refused
+    kv_tokens: int = 0  # KV-cache cells held by running sequences (prompt and generated tokens)
+    kv_capacity: int = 0  # KV-cache cells for all slots together

@@ -52,6 +52,8 @@ class QueueSink:
         self.t_submit = time.perf_counter_ns()
         self.t_admitted = self.t_submit
         self.t_first = self.t_submit
+        self.t_last = self.t_submit
+        self.gaps: list[int] = []
 
     def _post(self, item: Posted) -> None:
         if isinstance(item, ToolCallStart):
@@ -66,7 +68,7 @@ class QueueSink:
 
     def on_prompt_done(self, cached_tokens: int) -> None:
         self.cached = cached_tokens
-        self.t_first = time.perf_counter_ns()
+        self.t_first = self.t_last = time.perf_counter_ns()
         if self.echo:  # the prompt opens the output, outside the stop-string scan
             self._post(TextDelta(self.plan.text, self._echo_logprobs()))
 
@@ -86,6 +88,10 @@ class QueueSink:
         return tuple(out)
 
     def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
+        now = time.perf_counter_ns()
+        if self.t_last != self.t_first:  # the first token's wait is the prefill, not a gap
+            self.gaps.append(now - self.t_last)
+        self.t_last = now
         events, keep_going = self.pipeline.push(piece, self._logprob(token, logprob) if logprob else None)
         for event in events:
             self._post(event)
@@ -107,6 +113,7 @@ class QueueSink:
             queued_ns=self.t_admitted - self.t_submit,
             prompt_ns=self.t_first - self.t_admitted,
             generation_ns=now - self.t_first,
+            token_gaps_ns=tuple(self.gaps),
         )
         usage = Usage(self.n_prompt, completion_tokens, self.cached)
         self._post(Finish(finish_reason, usage, stop_sequence=self.pipeline.stop_sequence, timings=timings))

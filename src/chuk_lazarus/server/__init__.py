@@ -2,6 +2,6 @@
 
 from ..engine import ModelEngine
 from ..protocols import Protocol
-from .app import create_app
+from .app import attach_engine, create_app
 
-__all__ = ["ModelEngine", "Protocol", "create_app"]
+__all__ = ["ModelEngine", "Protocol", "attach_engine", "create_app"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 
@@ -16,6 +15,7 @@ from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
+from ..serving.metrics import ServingMetrics
 from ..serving.state import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_KEEPALIVE_S,
@@ -25,9 +25,10 @@ from ..serving.state import (
     DEFAULT_RESPONSES_STORE_TTL,
     ServingConfig,
 )
+from ..serving.tracking import RequestTracking
 from .errors import install_error_handlers
 from .guards import CatchUnexpected, HostCheck
-from .shutdown import RefuseWhileShuttingDown
+from .readiness import RefuseUnlessServing, add_probe_routes
 
 
 def _load_spec(protocol: Protocol) -> ProtocolSpec:
@@ -45,7 +46,7 @@ def _auth(x_api_key: bool) -> Callable[[Request], None]:
 
 
 def create_app(
-    engine: EngineClient,
+    engine: EngineClient | None,
     protocols: Sequence[Protocol | str] = (Protocol.OPENAI,),
     api_key: str | None = None,
     default_max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -57,10 +58,14 @@ def create_app(
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     allowed_hosts: Sequence[str] | None = None,
     cors_origins: Sequence[str] = (),
+    metrics: bool = True,
+    metrics_public: bool = False,
 ) -> FastAPI:
-    """`allowed_hosts`: None answers any Host; a sequence (even empty) answers loopback names and
-    those (`lazarus serve` passes one when bound to loopback; see `guards.HostCheck`). `cors_origins`:
-    browser origins allowed to call the API (`*` for any); empty: no CORS headers at all."""
+    """`engine` None: the model is still loading; the app answers probes (503 `loading`) and refuses
+    the rest until `attach_engine`. `allowed_hosts`: None answers any Host; a sequence (even empty)
+    answers loopback names and those (`lazarus serve` passes one when bound to loopback; see
+    `guards.HostCheck`). `cors_origins`: browser origins allowed to call the API (`*` for any); empty:
+    no CORS headers at all. `metrics`: serve `GET /metrics`, behind the API key unless `metrics_public`."""
     chosen = tuple(dict.fromkeys(Protocol(p) for p in protocols))
     if not chosen:
         raise ValueError("at least one protocol must be served")
@@ -69,7 +74,9 @@ def create_app(
     specs = sorted((_load_spec(p) for p in chosen), key=lambda s: -s.priority)
 
     app = FastAPI(title="Lazarus inference server", version=__version__, docs_url=None, redoc_url=None)
-    app.state.engine = engine
+    app.state.engine = None
+    app.state.metrics = None
+    app.state.metrics_on = metrics
     app.state.config = ServingConfig(
         protocols=tuple(p.value for p in chosen),
         api_key=api_key or None,
@@ -89,40 +96,40 @@ def create_app(
                 return claimed
         return next((spec for spec in specs if spec.owns_path(path)), specs[-1])
 
-    _add_health(app, engine)
     # One server, one key: when a protocol whose clients send `x-api-key` is served, every route takes it.
     auth = Depends(_auth(any(spec.accepts_x_api_key for spec in specs)))
+    add_probe_routes(app, metrics=metrics, metrics_auth=None if metrics_public else auth)
     for spec in specs:
         app.include_router(spec.router, dependencies=[auth])
 
     def respond(path: str, exc: Exception) -> JSONResponse:
         return spec_for(path).errors.response(exc)
 
-    # Middleware added later runs earlier: the Host check first, then CORS, then shutdown refusal.
+    # Middleware added later runs earlier: request tracking first, then the Host check, CORS, and the
+    # refusal while loading or draining.
     app.add_middleware(CatchUnexpected, respond=respond)
-    # While draining for shutdown, new requests get the protocol's "overloaded" error + Retry-After.
-    app.add_middleware(RefuseWhileShuttingDown, state=app.state, respond=respond)
+    # While loading or draining, new requests get the protocol's "overloaded" error + Retry-After.
+    app.add_middleware(RefuseUnlessServing, state=app.state, respond=respond)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"], allow_headers=["*"]
         )
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts, respond=respond)
+    # Outermost: every answer above, refusals and errors included, carries the request's id.
+    app.add_middleware(
+        RequestTracking,
+        protocol_of=lambda path, headers: spec_for(path, headers).protocol.value,
+        metrics=lambda: app.state.metrics,
+    )
     install_error_handlers(app, lambda request: spec_for(request.url.path, request.headers).errors)
+    if engine is not None:
+        attach_engine(app, engine)
     return app
 
 
-def _add_health(app: FastAPI, engine: EngineClient) -> None:
-    @app.get("/health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        # Deliberately unauthenticated, so load balancers and probes work without the key.
-        draining = app.state.shutting_down
-        return JSONResponse(
-            {
-                "status": "shutting_down" if draining else "ok",
-                "model": engine.model_name,
-                "protocols": list(app.state.config.protocols),
-                "load": dataclasses.asdict(engine.load_stats()),
-            },
-            status_code=503 if draining else 200,
-        )
+def attach_engine(app: FastAPI, engine: EngineClient) -> None:
+    """The model has loaded: serve it (`create_app(None, ...)` answered 503 `loading` until now)."""
+    if app.state.metrics_on:
+        app.state.metrics = ServingMetrics(engine.model_name, engine.info.context_length, engine.load_stats)
+    app.state.engine = engine

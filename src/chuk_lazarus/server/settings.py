@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..protocols import Protocol
+from ..serving.logs import LogFormat
 from ..serving.state import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
@@ -56,7 +57,7 @@ class ServerSettings(BaseModel):
     api_key: str | None = Field(
         None,
         description="require this key (Authorization: Bearer <key>) on every request except GET /health "
-        "(default: none)",
+        "and GET /ready (default: none)",
         json_schema_extra={"metavar": "KEY"},
     )
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="default max_tokens when a caller does not give one")
@@ -90,6 +91,11 @@ class ServerSettings(BaseModel):
     keep_alive_timeout: int = Field(5, ge=1, description="seconds an idle keep-alive connection stays open",
                                       json_schema_extra={"metavar": "S"})  # fmt: skip
     log_level: LogLevel = Field("info", description="log verbosity")
+    log_format: LogFormat = Field("text", description="log lines as text, or one JSON object per line "
+                                  "(one access line per request either way)")  # fmt: skip
+    no_metrics: bool = Field(False, description="do not serve GET /metrics (Prometheus text)")
+    metrics_public: bool = Field(False, description="serve GET /metrics without the API key (for scrapers "
+                                 "that have none); /health and /ready never need it")  # fmt: skip
 
     @field_validator("protocols", mode="before")
     @classmethod

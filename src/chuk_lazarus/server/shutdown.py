@@ -4,7 +4,8 @@
 uvicorn on its own closes the listening socket at once (new clients get "connection refused", not a
 retryable answer) and re-raises SIGTERM after its shutdown, so the process never exits 0. Here the
 socket stays open while the engine drains: new requests get the protocol's "overloaded" error with
-`Retry-After`, `/health` answers 503, and streams already running complete with their finish reason.
+`Retry-After` (readiness.py), `/health` and `/ready` answer 503, and streams already running complete
+with their finish reason.
 """
 
 from __future__ import annotations
@@ -13,50 +14,22 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..core.errors import Overloaded
 from ..engine.client import EngineClient
 
 log = logging.getLogger(__name__)
-
-# How long a client refused during shutdown should wait before retrying (another instance, or us again).
-SHUTDOWN_RETRY_AFTER_S = 5
-
-
-class RefuseWhileShuttingDown:
-    """ASGI middleware: while `state.shutting_down`, every request but /health is refused as overloaded."""
-
-    def __init__(self, app: ASGIApp, *, state: Any, respond: Callable[[str, Overloaded], Response]) -> None:
-        self.app = app
-        self.state = state
-        self.respond = respond
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.state.shutting_down and scope["path"] != "/health":
-            error = Overloaded(
-                "the server is shutting down; retry shortly", retry_after=SHUTDOWN_RETRY_AFTER_S
-            )
-            await self.respond(scope["path"], error)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose SIGTERM drains the engine first (at most `drain_timeout` seconds)."""
 
-    def __init__(
-        self, config: uvicorn.Config, *, state: Any, engine: EngineClient, drain_timeout: float
-    ) -> None:
+    def __init__(self, config: uvicorn.Config, *, state: Any, drain_timeout: float) -> None:
         super().__init__(config)
-        self.state = state
-        self.engine = engine
+        self.state = state  # the app's: `engine` (None while loading) and `shutting_down`
         self.drain_timeout = drain_timeout
         self.loop: asyncio.AbstractEventLoop | None = None
         self.draining = False
@@ -78,16 +51,18 @@ class DrainingServer(uvicorn.Server):
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain()))
 
     async def _drain(self) -> None:
-        log.info("SIGTERM: refusing new requests, finishing %s in flight", self.engine.load_stats())
-        deadline = time.monotonic() + self.drain_timeout
-        while time.monotonic() < deadline:
-            load = self.engine.load_stats()
-            if not load.active and not load.queued:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            log.warning(
-                "drain timeout (%.0fs) reached; stopping with requests still running", self.drain_timeout
-            )
+        engine: EngineClient | None = self.state.engine
+        if engine is not None:
+            await self._wait_for(engine)
         # The last events are queued for their responses; uvicorn's own shutdown waits for those.
         self.should_exit = True
+
+    async def _wait_for(self, engine: EngineClient) -> None:
+        log.info("SIGTERM: refusing new requests, finishing %s in flight", engine.load_stats())
+        deadline = time.monotonic() + self.drain_timeout
+        while time.monotonic() < deadline:
+            load = engine.load_stats()
+            if not load.active and not load.queued:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("drain timeout (%.0fs) reached; stopping with requests still running", self.drain_timeout)

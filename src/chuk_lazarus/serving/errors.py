@@ -15,6 +15,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ..core import errors as E
+from .request_context import note_error
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ErrorTable:
         return self.body(exc, self.kind(exc), self.message(exc))
 
     def response(self, exc: Exception) -> JSONResponse:
+        note_error(exc)  # for the request's access line and metrics
         body = self.body_of(exc)
         headers = dict(self.headers(body))
         if isinstance(exc, E.Overloaded):

@@ -8,7 +8,9 @@ A protocol supplies a `Renderer` (how events look on its wire) and nothing else.
   - keepalive frames whenever the model is silent that long (a long prompt, a full queue);
   - the choices interleaved as they are generated (the engine delivers them on one queue);
   - the in-stream error frame for a failure after the 200;
-  - cancellation when the client leaves: every unfinished choice is cancelled, streaming or not.
+  - cancellation when the client leaves: every unfinished choice is cancelled, streaming or not;
+  - the request's record (serving/request_context.py): the model asked for, each choice's `Finish`,
+    the choices that never finished, an error after the 200 — for the access line and the metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..core.errors import GenerationFailed, LazarusError
 from ..core.types import Event, Finish, GenerationRequest, GenerationResult
 from ..engine.client import GenerationStream
 from .disconnect import cancel_on_disconnect
+from .request_context import RequestRecord, error_kind, note_model, record_of
 from .state import config_of, engine_of
 
 log = logging.getLogger(__name__)
@@ -61,11 +64,15 @@ async def respond(
     renderer: Renderer,
     *,
     stream: bool,
+    model: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Answer one request; several (a batch of prompts) are answered as one response whose choices
-    are numbered request by request (`EngineClient.start_batch`)."""
+    are numbered request by request (`EngineClient.start_batch`). `model`: the name it asked for."""
     engine = engine_of(request)
+    record = record_of(request)
+    if model is not None:
+        note_model(request, model)
     if isinstance(generation_request, GenerationRequest):
         generation = await engine.start(generation_request)
     else:
@@ -73,8 +80,14 @@ async def respond(
     if not stream:
         try:
             results = await cancel_on_disconnect(request, generation.results())
+        except BaseException:
+            if record is not None:
+                record.aborted += generation.n
+            raise
         finally:
             await generation.aclose()
+        if record is not None:
+            record.finishes.extend(result.finish for result in results)
         return JSONResponse(renderer.body(results), headers=dict(headers or {}))
     keepalive_s = config_of(request).keepalive_s
     # Nothing is written yet, so a client leaving while this waits (for a slot, for the prompt) is
@@ -85,7 +98,7 @@ async def respond(
         await generation.aclose()
         raise
     return StreamingResponse(
-        _frames(renderer, generation, first, keepalive_s),
+        _frames(renderer, generation, first, keepalive_s, record),
         media_type=renderer.media_type,
         headers={**_STREAM_HEADERS, **(headers or {})},
     )
@@ -99,27 +112,32 @@ async def _first(generation: GenerationStream, timeout: float) -> tuple[int, Eve
 
 
 async def _frames(
-    renderer: Renderer, generation: GenerationStream, first: tuple[int, Event] | None, keepalive_s: float
+    renderer: Renderer,
+    generation: GenerationStream,
+    first: tuple[int, Event] | None,
+    keepalive_s: float,
+    record: RequestRecord | None,
 ) -> AsyncIterator[bytes]:
     """Every frame of the stream. Leaving early (the client went away: Starlette cancels this
     generator) cancels every unfinished choice in `finally`."""
+    finishes: list[Finish] = []
     try:
         for frame in renderer.start(generation):
             yield frame
         item = first  # None: the first wait timed out, so the stream opens with a keepalive
-        finished = 0
         while True:
             if item is None:
                 yield renderer.keepalive()
             else:
-                finished += isinstance(item[1], Finish)
+                if isinstance(item[1], Finish):
+                    finishes.append(item[1])
                 for frame in renderer.event(*item):
                     yield frame
             try:
                 item = await generation.next(keepalive_s)
             except StopAsyncIteration:
                 break
-        if finished < generation.n:  # every accepted request ends one way: never a silent truncation
+        if len(finishes) < generation.n:  # every accepted request ends one way: never a silent truncation
             raise GenerationFailed("the generation ended without a finish")
         for frame in renderer.done():
             yield frame
@@ -128,8 +146,13 @@ async def _frames(
             log.warning("generation failed mid-stream: %s", exc)
         else:
             log.error("generation failed mid-stream", exc_info=exc)
+        if record is not None:
+            record.error = error_kind(exc)
         for frame in renderer.error(exc):
             yield frame
     finally:
+        if record is not None:
+            record.finishes.extend(finishes)
+            record.aborted += generation.n - len(finishes)
         await generation.aclose()
 

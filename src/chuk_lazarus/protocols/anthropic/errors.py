@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ...core import errors as E
-from ...core.ids import random_id
 from ...serving.errors import ErrorKind, ErrorTable
+from ...serving.request_context import prefixed_request_id
 
 
 def request_id() -> str:
-    return random_id("req_")
+    return prefixed_request_id("req_")
 
 
 def _body(exc: Exception, kind: ErrorKind, message: str) -> dict[str, Any]:

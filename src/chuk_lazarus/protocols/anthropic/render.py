@@ -14,12 +14,13 @@ from typing import Any
 from ...core.ids import random_id
 from ...core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
 from ...engine.client import GenerationStream
+from ...serving.request_context import prefixed_request_id
 from .errors import ERRORS
 
 log = logging.getLogger(__name__)
 
 def message_id() -> str:
-    return random_id("msg_")
+    return prefixed_request_id("msg_")
 
 
 def tool_use_id(engine_id: str) -> str:

@@ -12,15 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.ids import random_id
 from ...core.types import Event, Finish, GenerationResult, TextDelta, TokenLogprob, Usage
 from ...engine.client import GenerationStream
+from ...serving.request_context import prefixed_request_id
 from .errors import ERRORS
 from .render import SYSTEM_FINGERPRINT, sse, usage_json
 
 
 def completion_id() -> str:
-    return random_id("cmpl-")
+    return prefixed_request_id("cmpl-")
 
 
 def legacy_logprobs(items: tuple[TokenLogprob, ...], offset: int = 0) -> dict[str, Any]:

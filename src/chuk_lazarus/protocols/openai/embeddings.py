@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from ...core.embedding import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from ...core.errors import InvalidRequest, ModelNotFound
 from ...serving.body import read_json_object, validate_as
+from ...serving.request_context import note_model
 from ...serving.state import engine_of
 
 MAX_INPUTS = 2048  # OpenAI's own limit on inputs per request
@@ -94,6 +95,7 @@ def render(result: EmbeddingResult, *, model: str, encoding_format: str) -> dict
 @router.post("/embeddings")
 async def embeddings(request: Request) -> JSONResponse:
     body = validate_as(EmbeddingsRequest, await read_json_object(request))
+    note_model(request, body.model)
     engine = engine_of(request)
     if not engine.serves(body.model):
         raise ModelNotFound(

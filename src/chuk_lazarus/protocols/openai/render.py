@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.ids import random_id
 from ...core.types import (
     Event,
     GenerationResult,
@@ -18,6 +17,7 @@ from ...core.types import (
     Usage,
 )
 from ...engine.client import GenerationStream
+from ...serving.request_context import prefixed_request_id
 from ..logprobs import logprob_items
 from .errors import ERRORS
 
@@ -25,7 +25,8 @@ SYSTEM_FINGERPRINT = "lazarus"
 
 
 def completion_id() -> str:
-    return random_id("chatcmpl-")
+    """`chatcmpl-` and the request's id (its `x-request-id`, or ours), as vLLM does."""
+    return prefixed_request_id("chatcmpl-")
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
