@@ -56,6 +56,9 @@ def test_sigterm_finishes_the_stream_in_flight_then_exits_zero(serve: Serve) -> 
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) >= 1
         assert httpx.get(f"{server.base_url}/health", timeout=10).status_code == 503
+        # A balancer reading /ready stops sending from the first moment of the drain.
+        ready = httpx.get(f"{server.base_url}/ready", timeout=10)
+        assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
 
         worker.join(120)
         assert not failure, failure

@@ -53,7 +53,8 @@ class QueueSink:
         self.t_admitted = self.t_submit
         self.t_first = self.t_submit
         self.t_last = self.t_submit
-        self.gaps: list[int] = []
+        self.ticks = 0  # tokens the backend generated so far
+        self.gaps: list[int] = []  # between each token and the one before (not the first: that is prefill)
 
     def _post(self, item: Posted) -> None:
         if isinstance(item, ToolCallStart):
@@ -68,7 +69,7 @@ class QueueSink:
 
     def on_prompt_done(self, cached_tokens: int) -> None:
         self.cached = cached_tokens
-        self.t_first = self.t_last = time.perf_counter_ns()
+        self.t_first = time.perf_counter_ns()
         if self.echo:  # the prompt opens the output, outside the stop-string scan
             self._post(TextDelta(self.plan.text, self._echo_logprobs()))
 
@@ -88,16 +89,22 @@ class QueueSink:
         return tuple(out)
 
     def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
-        now = time.perf_counter_ns()
-        if self.t_last != self.t_first:  # the first token's wait is the prefill, not a gap
-            self.gaps.append(now - self.t_last)
-        self.t_last = now
+        self._tick()
         events, keep_going = self.pipeline.push(piece, self._logprob(token, logprob) if logprob else None)
         for event in events:
             self._post(event)
         return keep_going
 
+    def _tick(self) -> None:
+        now = time.perf_counter_ns()
+        if self.ticks:
+            self.gaps.append(now - self.t_last)
+        self.ticks += 1
+        self.t_last = now
+
     def on_finish(self, reason: BackendFinish, completion_tokens: int) -> None:
+        if completion_tokens > self.ticks:  # the end-of-generation token, counted but never delivered
+            self._tick()
         if reason in _CANCELLED:
             self._post(GenerationFailed(_CANCELLED[reason]))
             return

@@ -72,7 +72,7 @@ async def respond(
     engine = engine_of(request)
     record = record_of(request)
     if model is not None:
-        note_model(request, model)
+        note_model(model)
     if isinstance(generation_request, GenerationRequest):
         generation = await engine.start(generation_request)
     else:

@@ -82,9 +82,10 @@ def record_of(request: Request) -> RequestRecord | None:
     return record
 
 
-def note_model(request: Request, model: str) -> None:
-    """The model the request named, for its access line."""
-    record = record_of(request)
+def note_model(model: str) -> None:
+    """The model the current request named, for its access line (each protocol's model check calls
+    this, so a request for a model not served is logged with the name it asked for)."""
+    record = _current.get()
     if record is not None:
         record.model = model
 

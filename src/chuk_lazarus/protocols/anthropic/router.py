@@ -23,6 +23,7 @@ from ...core.errors import ModelNotFound
 from ...engine.client import EngineClient
 from ...serving.body import read_json_object, validate_as
 from ...serving.pipeline import respond
+from ...serving.request_context import note_model
 from ...serving.state import engine_of
 from .. import Protocol
 from . import sent_by_anthropic_client
@@ -49,6 +50,7 @@ models_router = APIRouter(route_class=_ModelsRoute)  # included below, so it sha
 
 
 def _check_model(engine: EngineClient, model: str, *, param: str | None = None) -> None:
+    note_model(model)
     if not engine.serves(model):
         raise ModelNotFound(f"model: {model} (this server serves '{engine.model_name}')", param=param)
 

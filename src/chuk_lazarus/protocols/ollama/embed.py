@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse
 
 from ...core.embedding import EmbeddingRequest
 from ...serving.body import read_json_object, validate_as
-from ...serving.request_context import note_model
 from ...serving.state import engine_of
 from . import models
 from .schemas import _Model
@@ -48,7 +47,6 @@ class LegacyEmbeddingsRequest(_Model):
 async def embed(request: Request) -> JSONResponse:
     arrived = time.perf_counter_ns()  # Ollama's total_duration counts reading the request too
     body = validate_as(EmbedRequest, await read_json_object(request))
-    note_model(request, body.model)
     engine = engine_of(request)
     models.check_model(engine, body.model)
     inputs = [body.input] if isinstance(body.input, str) and body.input else body.input or []
@@ -71,7 +69,6 @@ async def embed(request: Request) -> JSONResponse:
 @router.post("/api/embeddings")
 async def embeddings(request: Request) -> JSONResponse:
     body = validate_as(LegacyEmbeddingsRequest, await read_json_object(request))
-    note_model(request, body.model)
     engine = engine_of(request)
     models.check_model(engine, body.model)
     if not body.prompt:

@@ -11,6 +11,7 @@ from typing import Any
 from ...core.errors import InvalidRequest, ModelNotFound
 from ...core.types import ModelInfo
 from ...engine.client import EngineClient
+from ...serving.request_context import note_model
 from .render import iso
 
 # What tools that probe `/api/version` see. They gate features (tools, structured outputs) on it, and
@@ -43,6 +44,7 @@ def is_served(engine: EngineClient, requested: str) -> bool:
 
 def check_model(engine: EngineClient, requested: str) -> None:
     """Raise Ollama's errors for a request's `model`: required, a valid name, and ours."""
+    note_model(requested)
     if not requested.strip():
         raise InvalidRequest("model is required", param="model")
     if is_served(engine, requested):

@@ -95,7 +95,7 @@ def render(result: EmbeddingResult, *, model: str, encoding_format: str) -> dict
 @router.post("/embeddings")
 async def embeddings(request: Request) -> JSONResponse:
     body = validate_as(EmbeddingsRequest, await read_json_object(request))
-    note_model(request, body.model)
+    note_model(body.model)
     engine = engine_of(request)
     if not engine.serves(body.model):
         raise ModelNotFound(
