@@ -143,6 +143,7 @@ class GenerationRequest:
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
     parallel_tool_calls: bool = True
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
+    grammar: str | None = None  # the caller's own GBNF grammar (llama-server's `grammar` field)
     logprobs: int | None = None  # None: off; N >= 0: the sampled token's logprob plus N alternatives
     add_generation_prompt: bool = True
     # The prompt is the start of each choice's output (legacy completions' `echo`): a first `TextDelta`

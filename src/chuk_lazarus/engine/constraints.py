@@ -44,3 +44,25 @@ def response_constraint(fmt: ResponseFormat) -> Constraint | None:
             "response_format json_schema needs a schema", param="response_format.json_schema"
         )
     return schema_constraint(fmt.schema, param=param)
+
+
+# A caller's GBNF grammar, at most this long (llama.cpp's grammars run to a few KiB; this bounds the
+# work of converting and compiling one before anything else checks it).
+MAX_GRAMMAR_CHARS = 100_000
+
+
+def grammar_constraint(request: GenerationRequest, planned: Constraint | None) -> Constraint | None:
+    """The caller's own GBNF grammar (llama-server's `grammar`), converted and compiled by the backend
+    like any constraint; it cannot be combined with another constraint on the same output."""
+    if request.grammar is None:
+        return planned
+    if len(request.grammar) > MAX_GRAMMAR_CHARS:
+        raise InvalidRequest(f"grammar is longer than {MAX_GRAMMAR_CHARS} characters", param="grammar")
+    if not request.grammar.strip():
+        raise InvalidRequest("grammar is empty", param="grammar")
+    if planned is not None or request.response_format.type != "text":
+        raise InvalidRequest(
+            "grammar cannot be combined with response_format, json_schema or tools on the same request",
+            param="grammar",
+        )
+    return Constraint(request.grammar, syntax="gbnf", param="grammar")

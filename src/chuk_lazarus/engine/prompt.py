@@ -78,6 +78,7 @@ def plan_prompt(
             check_schema(request.response_format.schema, param="response_format.json_schema.schema")
         constraints.check_schemas(request)
         constraint = constraints.response_constraint(request.response_format)
+    constraint = constraints.grammar_constraint(request, constraint)
     if constraint is not None:
         backend.check_constraint(constraint)  # a schema it cannot enforce is a 400 here, before any token
     return PromptPlan(

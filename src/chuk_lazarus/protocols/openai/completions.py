@@ -49,6 +49,7 @@ class CompletionRequest(_Model):
     # llama-server's extensions: output constrained to JSON (any object, or valid against a schema).
     response_format: ResponseFormatIn | None = None
     json_schema: dict[str, Any] | None = None
+    grammar: str | None = None  # a GBNF grammar the output must match
 
     @field_validator("stop")
     @classmethod
@@ -116,6 +117,7 @@ def to_generation_requests(body: CompletionRequest, *, default_max_tokens: int) 
         sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         stop=stop_strings(body.stop),
         response_format=_format(body),
+        grammar=body.grammar,
         logprobs=body.logprobs,
         echo=body.echo,
         prompt_logprobs=body.logprobs if wants_echo_logprobs else None,

@@ -162,6 +162,7 @@ class ChatCompletionRequest(_Model):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool = True
     response_format: ResponseFormatIn | None = None
+    grammar: str | None = None  # llama-server's extension: a GBNF grammar the output must match
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
 
@@ -199,6 +200,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         tool_choice=_tool_choice(body),
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body.response_format),
+        grammar=body.grammar,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         n=body.n,
     )
