@@ -34,7 +34,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.contract.server import LazarusProcess  # noqa: E402 - after the path is set
+from tests.contract.server import LazarusProcess  # after the path is set
 
 MODEL = "smollm2-135m-instruct"
 MARK_BEGIN, MARK_END = "<!-- soak:begin -->", "<!-- soak:end -->"
@@ -216,8 +216,8 @@ def report(tally: Tally, samples: list[Sample], idle: dict[str, int], args: argp
     total = sum(tally.sent.values())
     rows = [
         f"{MARK_BEGIN}",
-        f"Run: `python bench/soak.py --minutes {args.minutes:g} --clients {args.clients}` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.server_args or 'default flags'}).",
+        (f"Run: `python bench/soak.py --minutes {args.minutes:g} --clients {args.clients}` "
+         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.server_args or 'default flags'})."),
         "",
         "| measure | value |",
         "|---|---|",
