@@ -44,10 +44,10 @@ async def outputs(draft_max: int, requests: list[GenerationRequest]) -> tuple[li
         await engine.aclose()
 
 
-def same(a: GenerationResult, b: GenerationResult) -> None:
+def same(a: GenerationResult, b: GenerationResult, *, logprob_tolerance: float = 1e-6) -> None:
     assert a.text == b.text
     assert [x.token for x in a.logprobs] == [y.token for y in b.logprobs]
-    assert [x.logprob for x in a.logprobs] == pytest.approx([y.logprob for y in b.logprobs], abs=1e-6)
+    assert [x.logprob for x in a.logprobs] == pytest.approx([y.logprob for y in b.logprobs], abs=logprob_tolerance)
     assert a.finish.reason == b.finish.reason
     assert a.finish.usage.completion_tokens == b.finish.usage.completion_tokens
 
@@ -97,5 +97,8 @@ async def test_concurrent_drafted_sequences_each_get_their_own_output() -> None:
         alone = [await engine.agenerate(request(p)) for p in PROMPTS]
     finally:
         await engine.aclose()
+    # Together, a sequence's rows can share a step with other prompts' prefill chunks: a wide batch,
+    # which llama.cpp multiplies by another kernel even for Q4_1, so logprobs move a little (measured
+    # up to 0.021 on a loaded 2-core machine) while the tokens, the output, stay each sequence's own.
     for a, b in zip(alone, together):
-        same(a, b)
+        same(a, b, logprob_tolerance=0.05)
