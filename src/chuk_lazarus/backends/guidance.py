@@ -320,16 +320,30 @@ class Guide:
             self.closing = []
             if self.gate.gate.free_answer:
                 self.matcher = None  # only the budget was asked for: the answer is free
+            elif self.gate.after and not self.gate.gate.in_grammar:
+                self._start_within(token, self.gate.after)
         elif self.gate.over_budget and not self.closing:
             self.closing = list(self.gate.gate.close_tokens)
+
+    def _start_within(self, token: int, after: bytes) -> None:
+        """The token that closed the reasoning also began the answer: a constraint that waited for
+        the close reads that part (a lazy one's watch, or the grammar itself, fed as text)."""
+        if self.matcher is None:
+            return
+        if self.watch is not None:
+            self._watch(token, after)
+            return
+        tokens = self.tokenizer.tokenize_str(after.decode("utf-8", "ignore"))
+        if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
+            self._drop(f"the constraint rejected the start of the answer {after[:80]!r}")
 
     def dead_end(self) -> None:
         """No token is allowed (cannot happen for a grammar over text): go on unconstrained."""
         self._drop("the constraint allows no token")
 
-    def _watch(self, token: int) -> None:
+    def _watch(self, token: int, piece: bytes | None = None) -> None:
         assert self.watch is not None and self.matcher is not None
-        trigger = self.watch.feed(token, self.render(token))
+        trigger = self.watch.feed(token, self.render(token) if piece is None else piece)
         if trigger is None:
             return
         self.watch = None

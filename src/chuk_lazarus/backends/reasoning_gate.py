@@ -23,6 +23,9 @@ class GateWatch:
         self._open = gate.open.text.encode()
         self._close = gate.close.text.encode()
         self._seen = b""  # before: the output so far; inside: a tail that may begin the close marker
+        # The bytes after the close marker in the token that completed it (a text marker can end
+        # inside a token: `></` of `</think></…`): the first of the answer, for what starts there.
+        self.after = b""
 
     @property
     def done(self) -> bool:
@@ -65,6 +68,7 @@ class GateWatch:
         seen = self._seen + piece
         if self.gate.close.token is None and self._close in seen:
             self.state = "done"
+            self.after = seen[seen.index(self._close) + len(self._close) :]
             return
         self._seen = seen[-(len(self._close) - 1) :] if len(self._close) > 1 else b""
 

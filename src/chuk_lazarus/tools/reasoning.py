@@ -90,8 +90,8 @@ class ReasoningSplitter:
 
     @property
     def in_reasoning(self) -> bool:
-        """Whether the text so far ends inside the reasoning, its markup included (for counting the
-        tokens spent on it)."""
+        """Whether the text so far ends inside the reasoning (or may be opening it), for counting the
+        tokens spent on it: a token that arrives inside it, or opens it, is a reasoning token."""
         return self._impl is not None and self._impl.in_reasoning
 
     def feed(self, text: str) -> list[Delta]:
@@ -157,7 +157,7 @@ class _Tags:
     @property
     def in_reasoning(self) -> bool:
         state = self._state
-        return state in ("reasoning", "after") or (state == "start" and (self._in_reasoning or bool(self._lead.strip())))
+        return state == "reasoning" or (state == "start" and (self._in_reasoning or bool(self._lead.strip())))
 
     def step(self, ch: str) -> None:
         state = self._state
