@@ -24,6 +24,7 @@ from chuk_lazarus.core.types import (
     GenerationResult,
     LoadStats,
     ModelInfo,
+    ReasoningDelta,
     TextDelta,
     ToolCallArgsDelta,
     ToolCallStart,
@@ -40,6 +41,18 @@ def text_events(
     """Events of a plain text answer: one TextDelta per piece, then Finish."""
     events: list[Event] = [TextDelta(p) for p in pieces]
     events.append(Finish(reason, Usage(prompt_tokens, len(pieces)), stop_sequence=stop_sequence))  # type: ignore[arg-type]
+    return events
+
+
+def reasoning_events(
+    thoughts: Sequence[str], answer: Sequence[str], *, reason: str = "stop", reasoning_tokens: int | None = None
+) -> list[Event]:
+    """Events of a reasoning model's answer: ReasoningDeltas, then TextDeltas, then Finish."""
+    events: list[Event] = [ReasoningDelta(t) for t in thoughts]
+    events += [TextDelta(p) for p in answer]
+    spent = len(thoughts) + 2 if reasoning_tokens is None else reasoning_tokens  # + the tags
+    usage = Usage(5, spent + len(answer), reasoning_tokens=spent)
+    events.append(Finish(reason, usage))  # type: ignore[arg-type]
     return events
 
 
@@ -114,6 +127,7 @@ class FakeEngine:
     model_name: str = MODEL
     aliases: tuple[str, ...] = ()
     sampling_defaults: dict[str, float] = field(default_factory=dict)
+    reasoning_format: str = "none"  # "think_tags" etc.: a model that reasons
     requests: list[GenerationRequest] = field(default_factory=list)
     streams: list[FakeGeneration] = field(default_factory=list)  # one per started request
     embed_requests: list[EmbeddingRequest] = field(default_factory=list)

@@ -302,7 +302,7 @@ async def test_conversion_of_sampling_system_and_ignored_fields() -> None:
         system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}},
                 {"type": "text", "text": "Be kind."}],
         temperature=0.0, top_p=0.9, top_k=40, stop_sequences=["STOP", ""],
-        metadata={"user_id": "u1"}, service_tier="auto", thinking={"type": "enabled", "budget_tokens": 1024},
+        metadata={"user_id": "u1"}, service_tier="auto",
         messages=[{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
         some_future_field=True,
     )  # fmt: skip

@@ -407,6 +407,12 @@ async def test_keep_alive_and_think_are_accepted() -> None:
                 "keep_alive": "5m", "think": False}  # fmt: skip
         assert (await http.post("/api/chat", json=body)).status_code == 200
         body["keep_alive"], body["think"] = -1, True
+        # A model that cannot think is asked to: Ollama's own 400.
+        refused = await http.post("/api/chat", json=body)
+        assert refused.status_code == 400
+        assert refused.json() == {"error": f'"{MODEL}" does not support thinking'}
+    engine = FakeEngine(reasoning_format="think_tags")
+    async with client_for(engine) as http:
         assert (await http.post("/api/chat", json=body)).status_code == 200
 
 

@@ -142,6 +142,7 @@ def test_all_flags_parse() -> None:
             "--protocols", "anthropic", "--api-key", "k", "--max-tokens", "64", "--max-body-mb", "0.5",
             "--responses-store-max", "10", "--responses-store-ttl", "60", "--log-level", "debug", "--backend", "llama.cpp", "-c", "1024", "-np", "2", "-t", "3",
             "-b", "128", "--max-queue", "0", "--tool-parser", "hermes", "--device", "cuda:1",
+            "--reasoning-parser", "think_tags", "--reasoning-budget", "64",
             "--dtype", "bfloat16", "--trust-remote-code", "--allow-pickle", "--cache-ram", "512",
             "--cache-dir", "/tmp/kv", "--cache-disk", "100", "--draft-max", "4", "--draft-ngram", "2",
             "--temperature", "0.3", "--top-p", "0.9", "--top-k", "20", "--min-p", "0.05", "--repeat-penalty", "1.1",
@@ -161,7 +162,8 @@ def test_all_flags_parse() -> None:
         "backend": "llama.cpp", "ctx_size": 1024, "parallel": 2, "threads": 3, "batch_size": 128,
         "max_queue": 0, "cache_ram": 512, "cache_dir": "/tmp/kv", "cache_disk": 100, "draft_max": 4,
         "draft_ngram": 2, "temperature": 0.3, "top_p": 0.9, "top_k": 20, "min_p": 0.05, "repeat_penalty": 1.1,
-        "tool_parser": "hermes", "device": "cuda:1", "dtype": "bfloat16",
+        "tool_parser": "hermes", "reasoning_parser": "think_tags", "reasoning_budget": 64,
+        "device": "cuda:1", "dtype": "bfloat16",
         "trust_remote_code": True, "allow_pickle": True,
     }  # fmt: skip
 

@@ -97,6 +97,12 @@ class Backend(abc.ABC):
         event loop; may take milliseconds for a large schema."""
         raise UnsupportedFeature("this backend cannot constrain its output", param=constraint.param)
 
+    def special_token(self, text: str) -> int | None:
+        """The one special token that is `text` (a reasoning model's `</think>`, `[THINK]`), which a
+        constraint's grammar must name by id; None when `text` is not one, or this backend has no
+        constraints."""
+        return None
+
     def embed(self, inputs: list[list[int]]) -> Future[list[list[float]]]:
         """Queue `inputs` (token lists that fit the context) for one normalized vector each, computed
         off the caller's thread and batched with other requests (backends/embedding.py). Raises

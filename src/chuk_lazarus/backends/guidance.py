@@ -7,7 +7,9 @@ pays the compile once. Compiling happens in `check` (the engine calls it off the
 plans the request); the worker thread only copies the compiled matcher.
 
 `Guide` is one sequence's constraint: the mask for the next token, accepting tokens, the tokens the
-constraint forces next (fast-forward), and a lazy constraint's wait for its trigger.
+constraint forces next (fast-forward), a lazy constraint's wait for its trigger, and a constraint's
+wait for the model's reasoning to end (`Constraint.gate`): the guards below never touch reasoning text,
+a lazy trigger is only watched for after it, and a thinking budget closes it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from ..core.errors import InvalidRequest
 from ..core.grammar import Constraint
 from ..core.schema import keyword_pointer
+from .reasoning_gate import GateWatch
 from .triggers import TriggerWatch
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,11 @@ class ConstraintCompiler:
     def check(self, constraint: Constraint) -> None:
         """Compile `constraint` (or find it compiled); `InvalidRequest` when it cannot be enforced."""
         self._compiled(constraint)
+
+    def special_token(self, tokens: list[int]) -> int | None:
+        """`tokens[0]` when it is the only one and llguidance treats it as special (it cannot be text)."""
+        single = len(tokens) == 1 and 0 <= tokens[0] < self.tokenizer.vocab_size
+        return tokens[0] if single and self.tokenizer.is_special_token(tokens[0]) else None
 
     def guide(self, constraint: Constraint, render: Callable[[int], bytes]) -> Guide:
         """A fresh sequence state for `constraint`; `render(token)` is a token's text, for lazy triggers."""
@@ -179,20 +187,38 @@ class Guide:
         self.digit_run = 0  # digits at the end of the constrained output so far
         self.openers = compiler.opener_tokens()
         self.json = _JsonDepth()
+        self.gate = GateWatch(constraint.gate) if constraint.gate is not None else None
+        # The close marker's tokens still to write, once a thinking budget is spent: the only tokens
+        # allowed until they are out (fast-forwarded when the step allows it, else sampled one by one).
+        self.closing: list[int] = []
+
+    @property
+    def reasoning(self) -> bool:
+        """Whether the output is still before or inside the reasoning the constraint waits for."""
+        return self.gate is not None and not self.gate.done
 
     @property
     def active(self) -> bool:
         """Whether the constraint masks the next token (it exists and its trigger, if any, was seen)."""
+        if self.closing:
+            return True
+        if self.reasoning:
+            assert self.gate is not None
+            return self.matcher is not None and self.gate.gate.in_grammar
         return self.matcher is not None and self.watch is None
 
     @property
     def enabled(self) -> bool:
         """Whether there is a constraint still to apply (active or waiting for its trigger)."""
-        return self.matcher is not None
+        return self.matcher is not None or self.reasoning
 
     def allows(self, token: int) -> bool:
         """Whether the constraint accepts `token` next (one token checked, no mask computed)."""
+        if self.closing:
+            return token == self.closing[0]
         assert self.matcher is not None
+        if self.reasoning:  # free text to the grammar: no guard applies to reasoning
+            return bool(self.matcher.validate_tokens([token]) == 1)
         if token == self.last and self.repeats >= REPEAT_LIMIT:
             return False  # the full mask decides (without it, if anything else is allowed)
         if self.digit_run >= DIGIT_LIMIT and 0 <= token < self.n_vocab and self.digits[token]:
@@ -203,10 +229,16 @@ class Guide:
 
     def allowed(self) -> np.ndarray:
         """The next-token mask as `n_vocab` bools."""
+        if self.closing:
+            allowed = np.zeros(self.n_vocab, dtype=bool)
+            allowed[self.closing[0]] = True
+            return allowed
         assert self.matcher is not None
         self.matcher.unsafe_compute_mask_ptr(self.bitmask.ctypes.data, self.bitmask.nbytes)
         bits = np.unpackbits(self.bitmask.view(np.uint8), bitorder="little")
         allowed = bits[: self.n_vocab].astype(bool)
+        if self.reasoning:
+            return allowed
         if self.repeats >= REPEAT_LIMIT and 0 <= self.last < self.n_vocab and allowed[self.last]:
             allowed[self.last] = False
             if not allowed.any():
@@ -226,6 +258,9 @@ class Guide:
 
     def accept(self, token: int) -> None:
         """Record the chosen token: into the matcher, or (lazy, before its trigger) into the watch."""
+        if self.reasoning:
+            self._reason(token)
+            return
         if self.matcher is None:
             return
         if self.watch is not None:
@@ -239,7 +274,12 @@ class Guide:
         """The tokens the constraint allows as the only continuation from here, already accepted: the
         sequence appends them without sampling (fast-forward). llguidance picks them so that they are
         the tokenization the model would use, never splitting a token the model could still extend."""
-        if not self.active:
+        if self.closing:  # the budget is spent: the close marker, all at once
+            tokens, self.closing = self.closing, []
+            for token in tokens:
+                self._reason(token)
+            return tokens
+        if not self.active or self.reasoning:
             return []
         assert self.matcher is not None
         if self.matcher.is_stopped():
@@ -263,13 +303,47 @@ class Guide:
         elif text:
             self.digit_run = len(text) - len(text.rstrip(b"0123456789"))
 
+    def _reason(self, token: int) -> None:
+        """A token before or inside the reasoning: the gate's watch reads it, and a grammar that holds
+        the reasoning too consumes it; the budget, once spent, queues the close marker."""
+        assert self.gate is not None
+        if self.closing:
+            if token != self.closing[0]:  # cannot happen: the mask allowed nothing else
+                self.closing = []
+            else:
+                self.closing.pop(0)
+        self.gate.feed(token, self.render(token))
+        matcher = self.matcher if self.gate.gate.in_grammar else None
+        if matcher is not None and (not matcher.consume_token(token) or matcher.is_error()):
+            self._drop(f"the constraint failed inside the reasoning: {matcher.get_error()}")
+        if self.gate.done:
+            self.closing = []
+            if self.gate.gate.free_answer:
+                self.matcher = None  # only the budget was asked for: the answer is free
+            elif self.gate.after and not self.gate.gate.in_grammar:
+                self._start_within(token, self.gate.after)
+        elif self.gate.over_budget and not self.closing:
+            self.closing = list(self.gate.gate.close_tokens)
+
+    def _start_within(self, token: int, after: bytes) -> None:
+        """The token that closed the reasoning also began the answer: a constraint that waited for
+        the close reads that part (a lazy one's watch, or the grammar itself, fed as text)."""
+        if self.matcher is None:
+            return
+        if self.watch is not None:
+            self._watch(token, after)
+            return
+        tokens = self.tokenizer.tokenize_str(after.decode("utf-8", "ignore"))
+        if self.matcher.try_consume_tokens(tokens) != len(tokens) or self.matcher.is_error():
+            self._drop(f"the constraint rejected the start of the answer {after[:80]!r}")
+
     def dead_end(self) -> None:
         """No token is allowed (cannot happen for a grammar over text): go on unconstrained."""
         self._drop("the constraint allows no token")
 
-    def _watch(self, token: int) -> None:
+    def _watch(self, token: int, piece: bytes | None = None) -> None:
         assert self.watch is not None and self.matcher is not None
-        trigger = self.watch.feed(token, self.render(token))
+        trigger = self.watch.feed(token, self.render(token) if piece is None else piece)
         if trigger is None:
             return
         self.watch = None

@@ -10,7 +10,8 @@ each backend compiles them (backends/guidance.py) — and reports the compile er
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .schema import SCHEMA_LISTS, SCHEMA_MAPS, SCHEMA_ONE
@@ -31,6 +32,40 @@ class EmbeddedSchema:
 
 
 @dataclass(frozen=True)
+class Marker:
+    """A reasoning marker (`<think>`, `</think>`): its text, and the one special token that writes it
+    when there is one. A grammar must name such a token (`<[id]>`): llguidance never lets a special
+    token match text in a terminal."""
+
+    text: str
+    token: int | None = None
+
+    def term(self) -> str:
+        return f"<[{self.token}]>" if self.token is not None else lark_literal(self.text)
+
+
+@dataclass(frozen=True)
+class ReasoningGate:
+    """The reasoning a constraint must leave free: the constraint applies from its close marker on.
+
+    `opened`: the prompt opened the reasoning (the output starts inside it); otherwise the output may
+    open it with `open`, after a little whitespace, or answer at once. `budget`: after that many tokens
+    inside the reasoning, the backend writes `close_tokens` (the close marker) itself. `in_grammar`: the
+    grammar text starts with the reasoning (`after_reasoning`), so the token that closes it cannot run
+    on into the answer; otherwise (a lazy tool grammar, a GBNF grammar) the constraint waits for the
+    close marker before it starts. `free_answer`: nothing constrains the answer (only a budget was
+    asked for): past the close the output is free."""
+
+    open: Marker
+    close: Marker
+    opened: bool
+    budget: int | None = None
+    close_tokens: tuple[int, ...] = ()
+    in_grammar: bool = False
+    free_answer: bool = False
+
+
+@dataclass(frozen=True)
 class Constraint:
     """What the output must match. `syntax` "lark": llguidance's lark (`start` is the root); "gbnf": a
     user's llama.cpp grammar (`root`). `schemas`: the JSON schemas embedded in `grammar`, so a compile
@@ -42,6 +77,7 @@ class Constraint:
     schemas: tuple[EmbeddedSchema, ...] = ()
     triggers: tuple[LazyTrigger, ...] = ()
     param: str = "response_format"  # the field a compile error not about one schema is reported on
+    gate: ReasoningGate | None = None  # the constraint starts after the model's reasoning (see above)
 
 
 def json_embed(schema: dict[str, Any]) -> str:
@@ -93,3 +129,44 @@ def lark_literal(text: str) -> str:
 def schema_constraint(schema: dict[str, Any], *, param: str) -> Constraint:
     """Exactly JSON valid against `schema`."""
     return Constraint(f"start: {json_embed(schema)}\n", schemas=(EmbeddedSchema(param, schema),), param=param)
+
+
+# The reasoning, up to its close marker: any text, lazily (it ends at the first close marker). Special
+# tokens cannot be text, so a close marker that is one is a token after greedy text instead.
+_REASONING_TEXT = "/(.|\\n)*/"
+_SPACING = "/[ \\t\\n]{0,4}/"  # markup spacing around the reasoning (`<think>\n…\n</think>\n\n`)
+_START_RULE = re.compile(r"^start:", re.MULTILINE)
+
+
+def after_reasoning(answer: Constraint | None, gate: ReasoningGate) -> Constraint:
+    """A constraint that leaves the reasoning free and holds the answer to `answer` (None: any text).
+
+    A lark grammar gets the reasoning as its first rule (llguidance's own recipe for reasoning models),
+    so one matcher runs from the first token and the answer's rules start exactly at the close marker.
+    A lazy constraint (tool calls under `auto`) or a GBNF grammar keeps its text and waits for the close
+    (`ReasoningGate.in_grammar` False): its trigger must not fire inside the reasoning. llguidance's own
+    `max_tokens=` on the reasoning rule is not used for the budget: when it runs out, the rule ends
+    without its `suffix`, so the close marker would never be written (checked against llguidance 1.9);
+    the backend forces the close itself (backends/reasoning_gate.py)."""
+    if answer is not None and (answer.triggers or answer.syntax != "lark"):
+        return replace(answer, gate=replace(gate, in_grammar=False, free_answer=False))
+    schemas: tuple[EmbeddedSchema, ...] = ()
+    param = "response_format"
+    if answer is None:
+        body = "lzanswer: /(.|\\n)*/\n"
+    else:
+        body, count = _START_RULE.subn("lzanswer:", answer.grammar, count=1)
+        if count != 1:
+            raise ValueError("a lark constraint must have a `start` rule")
+        schemas, param = answer.schemas, answer.param
+    if gate.close.token is not None:
+        reasoning = f"lzreason: LZREASON {gate.close.term()}\nLZREASON: {_REASONING_TEXT}"
+    else:
+        reasoning = f"lzreason[suffix={lark_literal(gate.close.text)}]: {_REASONING_TEXT}"
+    if gate.opened:
+        start = "start: lzreason lzsep lzanswer"
+    else:
+        start = f"start: lzsep {gate.open.term()} lzreason lzsep lzanswer | lzanswer"
+    grammar = f"{start}\n{reasoning}\nlzsep: {_SPACING}\n{body}"
+    gate = replace(gate, in_grammar=True, free_answer=answer is None)
+    return Constraint(grammar, schemas=schemas, param=param, gate=gate)

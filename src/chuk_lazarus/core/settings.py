@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BackendName = Literal["auto", "llama.cpp", "transformers"]
+ReasoningParser = Literal["auto", "think_tags", "mistral", "harmony", "none"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 
 # The default context per sequence when the model's own is longer (or unknown).
@@ -68,6 +69,13 @@ class ModelSettings(BaseModel):
     tool_parser: str | None = Field(None, description="tool-call format: hermes, llama3_json, mistral, "
                                     "pythonic or json (default: detected from the chat template)",
                                     json_schema_extra={"metavar": "NAME"})  # fmt: skip
+    reasoning_parser: ReasoningParser = Field("auto", description="reasoning format: auto (detected from "
+                                              "the chat template), think_tags (<think>…</think>), mistral "
+                                              "([THINK]…[/THINK]), harmony (gpt-oss channels) or none")  # fmt: skip
+    reasoning_budget: int | None = Field(None, ge=0, description="thinking budget of requests that give "
+                                         "none: the reasoning is closed after N tokens and the model "
+                                         "answers; 0: no reasoning (default: unbounded)",
+                                         json_schema_extra={"metavar": "N"})  # fmt: skip
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="transformers backend: auto, cpu, cuda[:N] or mps")  # fmt: skip
     dtype: DType = Field("auto", description="transformers backend: auto (float32 on CPU), float32, "

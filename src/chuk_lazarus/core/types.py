@@ -29,6 +29,10 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # for role == "tool": which call this result answers
     name: str | None = None  # for role == "tool": the function's name, when the protocol gives it
+    # For role == "assistant": the reasoning the model wrote before this turn's answer, as a client sends
+    # it back (OpenAI `reasoning_content`, Anthropic `thinking` blocks, Ollama `thinking`). Templates
+    # that show earlier reasoning read it (`reasoning_content`, `thinking`); the others drop it.
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,22 @@ class LazyTrigger:
     def __post_init__(self) -> None:
         if not self.literal or self.after == "" or (self.after is not None and self.at_start):
             raise ValueError(f"not a lazy-grammar trigger: {self!r}")
+
+
+ReasoningEffort = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True)
+class ReasoningControl:
+    """What a request asks of a reasoning model. `enabled` None: the model's own default (its template's).
+
+    `budget_tokens`: at most this many tokens of reasoning, then the reasoning is closed for it (None:
+    the server's `--reasoning-budget`, else unbounded). `effort` reaches templates that read
+    `reasoning_effort` (gpt-oss). A model that cannot reason ignores all of it."""
+
+    enabled: bool | None = None
+    budget_tokens: int | None = None
+    effort: ReasoningEffort | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,10 @@ class GenerationRequest:
     echo: bool = False
     prompt_logprobs: int | None = None  # None: off; N: each prompt token's logprob plus N alternatives
     n: int = 1  # independent choices of the same prompt (planned once; with a seed, choice i uses seed + i)
+    reasoning: ReasoningControl = field(default_factory=ReasoningControl)
+    # Extra variables for the chat template (OpenAI-compatible servers' `chat_template_kwargs`, e.g.
+    # `{"enable_thinking": false}`); they win over what `reasoning` maps onto the template.
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- events: what astream() yields -------------------------------------------------------------
@@ -168,6 +192,13 @@ class TokenLogprob:
 class TextDelta:
     text: str
     logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """Text of the model's reasoning (its `<think>` block, harmony analysis channel…), markup removed."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cached_prompt_tokens: int = 0
+    reasoning_tokens: int = 0  # of completion_tokens: those spent inside the reasoning (its markup too)
 
     @property
     def total_tokens(self) -> int:
@@ -219,7 +251,7 @@ class Finish:
     timings: Timings = field(default_factory=Timings)
 
 
-Event = Union[TextDelta, ToolCallStart, ToolCallArgsDelta, Finish]
+Event = Union[TextDelta, ReasoningDelta, ToolCallStart, ToolCallArgsDelta, Finish]
 
 
 @dataclass(frozen=True)
@@ -230,6 +262,7 @@ class GenerationResult:
     tool_calls: tuple[ToolCall, ...]
     finish: Finish
     logprobs: tuple[TokenLogprob, ...] = ()
+    reasoning: str = ""  # the reasoning before the answer, its markup removed ("" when none)
 
 
 @dataclass(frozen=True)

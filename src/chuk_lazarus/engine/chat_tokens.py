@@ -34,9 +34,20 @@ def tokenize_chat(
     *,
     tools: list[dict[str, Any]] | None,
     add_generation_prompt: bool,
+    template_kwargs: dict[str, Any] | None = None,
 ) -> tuple[str, list[int]]:
     """The rendered prompt and its tokens, control tokens only where the template wrote them."""
-    text = template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt)
+    kwargs = template_kwargs or {}
+    text = template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt, template_kwargs=kwargs)
+    for i, m in enumerate(messages):
+        # Earlier reasoning sent back is rendered by some templates, as message text is; it is not
+        # cut out by placeholders like content, so control-token text in it is refused outright.
+        if _holds_control_text(m.get("reasoning_content"), backend):
+            raise InvalidRequest(
+                "an assistant message's reasoning holds the text of one of the model's control tokens "
+                "(such as its turn markers); remove it from the reasoning",
+                param=f"messages[{i}]",
+            )
     marked = [i for i, m in enumerate(messages) if _holds_control_text(m.get("content"), backend)]
     if not marked:
         # The template writes any BOS itself; tokenizing must not add a second one.
@@ -46,7 +57,9 @@ def tokenize_chat(
     stand_ins = [
         {**m, "content": f"LZ{nonce}M{i}Z"} if i in marked else m for i, m in enumerate(messages)
     ]
-    skeleton = template.render(stand_ins, tools=tools, add_generation_prompt=add_generation_prompt)
+    skeleton = template.render(
+        stand_ins, tools=tools, add_generation_prompt=add_generation_prompt, template_kwargs=kwargs
+    )
     pieces = re.split("(" + "|".join(re.escape(p) for p in placeholders) + ")", skeleton)
     tokens: list[int] = []
     pos = 0

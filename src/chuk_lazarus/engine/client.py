@@ -51,6 +51,9 @@ class EngineClient(Protocol):
     @property
     def load_duration_ns(self) -> int: ...
 
+    @property
+    def reasoning_format(self) -> str: ...  # "think_tags", "mistral", "harmony"; "none": cannot reason
+
     def serves(self, model: str) -> bool:
         """Whether a request naming `model` is for this engine (the served name or an alias)."""
 

@@ -26,6 +26,7 @@ from ..core.types import Event, GenerationRequest, GenerationResult, LoadStats, 
 from .embedding import embed
 from .generation import Generation, Posted, fold_events
 from .prompt import PromptPlan, plan_prompt
+from .reasoning import model_reasoning
 from .sink import QueueSink
 from .templates import ChatTemplate
 
@@ -38,9 +39,13 @@ class ModelEngine:
         aliases: tuple[str, ...] = (),
         tool_parser: str | None = None,
         sampling_defaults: dict[str, float] | None = None,
+        reasoning_parser: str | None = None,
+        reasoning_budget: int | None = None,
     ) -> None:
         """`sampling_defaults`: for the fields a request leaves out (`GenerationRequest.sampling_unset`),
-        over the model's own (`ModelInfo.sampling_defaults`)."""
+        over the model's own (`ModelInfo.sampling_defaults`). `reasoning_parser`: the reasoning format
+        (None or "auto": detected from the chat template); `reasoning_budget`: the default thinking
+        budget of requests that give none."""
         if tool_parser is not None:
             from ..tools import get_parser
 
@@ -49,6 +54,8 @@ class ModelEngine:
         self.backend = backend
         self.sampling_defaults = {**backend.info.sampling_defaults, **(sampling_defaults or {})}
         self.template = ChatTemplate(backend.info.chat_template, bos_token=backend.bos_token, eos_token=backend.eos_token)
+        self.reasoning = model_reasoning(self.template, backend, reasoning_parser)
+        self.reasoning_budget = reasoning_budget
         self.aliases = aliases
         self.loaded_at = time.time()
         self.load_duration_ns = 0
@@ -84,6 +91,8 @@ class ModelEngine:
             aliases=_aliases_for(resolved.name, model, served_name),
             tool_parser=settings.tool_parser,
             sampling_defaults={**resolved.sampling_defaults, **settings.sampling_defaults()},
+            reasoning_parser=settings.reasoning_parser,
+            reasoning_budget=settings.reasoning_budget,
         )
         engine.load_duration_ns = time.perf_counter_ns() - started
         return engine
@@ -98,6 +107,11 @@ class ModelEngine:
     def model_name(self) -> str:
         return self.backend.info.name
 
+    @property
+    def reasoning_format(self) -> str:
+        """The model's reasoning format (`think_tags`, `mistral`, `harmony`), "none" when it has none."""
+        return self.reasoning.format
+
     def serves(self, model: str) -> bool:
         """Whether a request naming `model` is for us: the served name or one of its aliases."""
         return model == self.model_name or model in self.aliases
@@ -110,7 +124,15 @@ class ModelEngine:
     async def plan(self, request: GenerationRequest) -> PromptPlan:
         """Render and tokenize off the event loop (long prompts take milliseconds)."""
         return await asyncio.to_thread(
-            functools.partial(plan_prompt, request, self.template, self.backend, tool_parser=self.tool_parser)
+            functools.partial(
+                plan_prompt,
+                request,
+                self.template,
+                self.backend,
+                tool_parser=self.tool_parser,
+                reasoning=self.reasoning,
+                reasoning_budget=self.reasoning_budget,
+            )
         )
 
     async def count_tokens(self, request: GenerationRequest) -> int:

@@ -18,6 +18,7 @@ from ..core.types import (
     Event,
     Finish,
     GenerationResult,
+    ReasoningDelta,
     TextDelta,
     TokenLogprob,
     ToolCall,
@@ -109,6 +110,7 @@ class ResultBuilder:
 
     def __init__(self) -> None:
         self.text: list[str] = []
+        self.reasoning: list[str] = []
         self.logprobs: list[TokenLogprob] = []
         self.heads: dict[int, ToolCallStart] = {}
         self.args: dict[int, list[str]] = {}
@@ -118,6 +120,8 @@ class ResultBuilder:
         if isinstance(event, TextDelta):
             self.text.append(event.text)
             self.logprobs.extend(event.logprobs)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning.append(event.text)
         elif isinstance(event, ToolCallStart):
             self.heads[event.index] = event
             self.args[event.index] = []
@@ -133,7 +137,9 @@ class ResultBuilder:
             ToolCall(id=head.id, name=head.name, arguments="".join(self.args[i]))
             for i, head in sorted(self.heads.items())
         )
-        return GenerationResult("".join(self.text), calls, self.finish, tuple(self.logprobs))
+        return GenerationResult(
+            "".join(self.text), calls, self.finish, tuple(self.logprobs), reasoning="".join(self.reasoning)
+        )
 
 
 async def fold_events(events: AsyncIterator[Event]) -> GenerationResult:

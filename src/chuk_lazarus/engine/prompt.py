@@ -16,7 +16,10 @@ from ..tools.validate import check_schema
 from . import constraints, limits, tool_plan
 from .chat_tokens import tokenize_chat
 from .output import PlainText, TextParser
+from .reasoning import ModelReasoning, ReasoningPlan, after_render, plan_reasoning
 from .templates import ChatTemplate
+
+_NO_REASONING = ModelReasoning("none")
 
 
 @dataclass(frozen=True)
@@ -29,17 +32,26 @@ class PromptPlan:
     # Where the prompt's own tokens start in `tokens` (1 after a BOS the tokenizer added): what an echo
     # shows of the prompt, from `text`.
     echo_from: int = 0
+    reasoning: ReasoningPlan | None = None  # None: a raw prompt (its output is all content)
 
 
 def plan_prompt(
-    request: GenerationRequest, template: ChatTemplate, backend: Backend, *, tool_parser: str | None = None
+    request: GenerationRequest,
+    template: ChatTemplate,
+    backend: Backend,
+    *,
+    tool_parser: str | None = None,
+    reasoning: ModelReasoning = _NO_REASONING,
+    reasoning_budget: int | None = None,
 ) -> PromptPlan:
-    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`).
-    Runs off the event loop: compiling the constraint is part of planning."""
+    """`tool_parser` overrides the tool-call format detected from the template (`--tool-parser`);
+    `reasoning` is the model's reasoning format, `reasoning_budget` the server's default budget
+    (`--reasoning-budget`). Runs off the event loop: compiling the constraint is part of planning."""
     limits.check_request(request, backend.info)
     constraint = None
     make_parser: Callable[[], TextParser] = PlainText
     echo_from = 0
+    thinking: ReasoningPlan | None = None
     if request.prompt_token_ids is not None:
         tokens = list(request.prompt_token_ids)
         bad = next((t for t in tokens if not 0 <= t < backend.vocab_size), None)
@@ -62,14 +74,21 @@ def plan_prompt(
         if not request.messages:
             raise InvalidRequest("messages must not be empty", param="messages")
         tools = tool_plan.plan_tools(request, template, tool_parser)
-        constraint, make_parser = tools.constraint, tools.make_parser
+        make_parser = tools.make_parser
+        thinking = plan_reasoning(request, template, reasoning, default_budget=reasoning_budget)
         text, tokens = tokenize_chat(
             template,
             tools.messages,
             backend,
             tools=tools.template_tools,
             add_generation_prompt=request.add_generation_prompt,
+            template_kwargs=thinking.template_kwargs,
         )
+        thinking, closing = after_render(thinking, template, text, generation_prompt=request.add_generation_prompt)
+        if closing:  # reasoning off, and the template could not be told: an empty block closes it
+            text += closing
+            tokens += backend.tokenize(closing, add_special=False, parse_special=True)
+        constraint = thinking.gate(tools.constraint)
     if not tokens:
         raise InvalidRequest("the prompt is empty: it must have at least one token", param="prompt")
     max_tokens = limits.max_tokens_for(request, len(tokens), backend.info.context_length)
@@ -88,6 +107,7 @@ def plan_prompt(
         constraint=constraint,
         make_parser=make_parser,
         echo_from=echo_from,
+        reasoning=thinking,
     )
 
 

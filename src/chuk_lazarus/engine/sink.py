@@ -42,7 +42,15 @@ class QueueSink:
         self.queue = queue
         self.index = index
         self.backend = backend
-        self.pipeline = OutputPipeline(stops, plan.make_parser())
+        thinking = plan.reasoning
+        self.pipeline = OutputPipeline(
+            stops,
+            plan.make_parser(),
+            thinking.splitter() if thinking is not None else None,
+            hide_reasoning=thinking is not None and thinking.disabled,
+        )
+        # Reasoning markup that is control tokens (no text of their own): written out for the splitter.
+        self.visible = thinking.model.visible if thinking is not None else frozenset()
         self.n_prompt = len(plan.tokens)
         self.plan = plan
         self.echo = echo
@@ -90,6 +98,8 @@ class QueueSink:
 
     def on_token(self, token: int, piece: bytes, logprob: RawLogprob | None) -> bool:
         self._tick()
+        if not piece and token in self.visible:
+            piece = self.backend.token_bytes(token)
         events, keep_going = self.pipeline.push(piece, self._logprob(token, logprob) if logprob else None)
         for event in events:
             self._post(event)
@@ -122,7 +132,7 @@ class QueueSink:
             generation_ns=now - self.t_first,
             token_gaps_ns=tuple(self.gaps),
         )
-        usage = Usage(self.n_prompt, completion_tokens, self.cached)
+        usage = Usage(self.n_prompt, completion_tokens, self.cached, self.pipeline.reasoning_tokens)
         self._post(Finish(finish_reason, usage, stop_sequence=self.pipeline.stop_sequence, timings=timings))
 
     def on_error(self, error: Exception) -> None:

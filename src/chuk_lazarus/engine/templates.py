@@ -87,8 +87,10 @@ def tool_to_dict(tool: ToolDefinition) -> dict[str, Any]:
 def message_to_dict(message: ChatMessage, *, reasoning: str | None = None) -> dict[str, Any]:
     """A message in the shape HF chat templates expect; tool-call arguments as objects, as they do.
 
-    `reasoning`: an assistant turn's earlier reasoning, under both names templates read it by
-    (`reasoning_content`: Qwen 3, DeepSeek, SmolLM3; `thinking`: gpt-oss)."""
+    `reasoning` (default: the message's own): an assistant turn's earlier reasoning, under both names
+    templates read it by (`reasoning_content`: Qwen 3, DeepSeek, SmolLM3; `thinking`: gpt-oss)."""
+    if reasoning is None:
+        reasoning = message.reasoning
     out: dict[str, Any] = {"role": message.role, "content": message.content or ""}
     if message.tool_calls:
         calls = []

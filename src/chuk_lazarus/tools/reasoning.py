@@ -88,6 +88,12 @@ class ReasoningSplitter:
         elif fmt == "harmony":
             self._impl = _Harmony(self)
 
+    @property
+    def in_reasoning(self) -> bool:
+        """Whether the text so far ends inside the reasoning (or may be opening it), for counting the
+        tokens spent on it: a token that arrives inside it, or opens it, is a reasoning token."""
+        return self._impl is not None and self._impl.in_reasoning
+
     def feed(self, text: str) -> list[Delta]:
         if self._impl is None:
             self._content(text)
@@ -147,6 +153,11 @@ class _Tags:
         self._close = MarkerFinder((close_tag,))
         self._ws = ""
         self._started = False  # some reasoning text has been given out
+
+    @property
+    def in_reasoning(self) -> bool:
+        state = self._state
+        return state == "reasoning" or (state == "start" and (self._in_reasoning or bool(self._lead.strip())))
 
     def step(self, ch: str) -> None:
         state = self._state
@@ -214,6 +225,10 @@ class _Harmony:
         self._route = "content"  # content | reasoning | call
         self._raw_header = ""
         self._first = True
+
+    @property
+    def in_reasoning(self) -> bool:
+        return self._state == "body" and self._route == "reasoning"
 
     def step(self, ch: str) -> None:
         if self._state == "plain":

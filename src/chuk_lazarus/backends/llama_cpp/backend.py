@@ -130,6 +130,9 @@ class LlamaCppBackend(ScheduledBackend):
     def check_constraint(self, constraint: Constraint) -> None:
         self.constraints.check(constraint)
 
+    def special_token(self, text: str) -> int | None:
+        return self.constraints.special_token(self.tokenize(text, parse_special=True))
+
     def token_bytes(self, token: int) -> bytes:
         return self.model.piece(token, special=True)
 

@@ -101,6 +101,9 @@ class TransformersBackend(ScheduledBackend):
     def check_constraint(self, constraint: Constraint) -> None:
         self.vocab.constraints.check(constraint)
 
+    def special_token(self, text: str) -> int | None:
+        return self.vocab.constraints.special_token(self.tokenize(text, parse_special=True))
+
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.rendered(token)
 

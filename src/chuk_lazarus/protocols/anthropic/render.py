@@ -1,18 +1,30 @@
 """Engine results and events -> Anthropic `message` JSON and its named SSE events.
 
-Streaming and non-streaming render the same blocks in the same order: text (when any) first, then one
-`tool_use` block per call, so `messages.stream(...).get_final_message()` equals `messages.create(...)`.
+Streaming and non-streaming render the same blocks in the same order: the model's reasoning as a
+`thinking` block (when any) first, then text (when any), then one `tool_use` block per call, so
+`messages.stream(...).get_final_message()` equals `messages.create(...)`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.ids import random_id
-from ...core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from ...core.types import (
+    Event,
+    Finish,
+    GenerationResult,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallStart,
+    Usage,
+)
 from ...engine.client import GenerationStream
 from ...serving.request_context import prefixed_request_id
 from .errors import ERRORS
@@ -28,6 +40,14 @@ def tool_use_id(engine_id: str) -> str:
     if engine_id.startswith("toolu_"):
         return engine_id
     return "toolu_" + engine_id.removeprefix("call_") if engine_id else random_id("toolu_")
+
+
+def thinking_signature(thinking: str) -> str:
+    """A thinking block's `signature`: opaque to clients, which send it back unchanged. Here it is a
+    digest of the text (nothing is kept secret from the one who runs the model), so the same thinking
+    gets the same signature streamed or not."""
+    digest = hashlib.sha256(thinking.encode("utf-8", "surrogatepass")).digest()
+    return base64.b64encode(digest).decode()
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -88,6 +108,10 @@ def tool_input(arguments: str) -> dict[str, Any]:
 
 def message_json(*, mid: str, model: str, result: GenerationResult, report_cache: bool = False) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
+    if result.reasoning:
+        content.append(
+            {"type": "thinking", "thinking": result.reasoning, "signature": thinking_signature(result.reasoning)}
+        )
     if result.text:
         content.append({"type": "text", "text": result.text})
     for call in result.tool_calls:
@@ -133,6 +157,7 @@ class MessageRenderer:
     _blocks: int = 0
     _pinged: bool = False
     _tool_blocks: dict[int, int] = field(default_factory=dict)  # engine tool index -> block index
+    _thinking: list[str] = field(default_factory=list)  # the open thinking block's text, for its signature
 
     def body(self, results: list[GenerationResult]) -> dict[str, Any]:
         return message_json(mid=self.mid, model=self.model, result=results[0], report_cache=self.report_cache)
@@ -146,7 +171,14 @@ class MessageRenderer:
 
     def event(self, index: int, event: Event) -> list[bytes]:
         frames: list[bytes] = []
-        if isinstance(event, TextDelta):
+        if isinstance(event, ReasoningDelta):
+            if not event.text:
+                return frames
+            if self._open_kind != "thinking":
+                frames += self._open_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
+            self._thinking.append(event.text)
+            frames.append(self._delta(self._open, {"type": "thinking_delta", "thinking": event.text}))
+        elif isinstance(event, TextDelta):
             if not event.text:
                 return frames
             if self._open_kind != "text":
@@ -209,8 +241,13 @@ class MessageRenderer:
     def _close_block(self) -> list[bytes]:
         if self._open is None:
             return []
+        frames = []
+        if self._open_kind == "thinking":  # the signature comes last, just before the block's stop
+            signature = thinking_signature("".join(self._thinking))
+            self._thinking = []
+            frames.append(self._delta(self._open, {"type": "signature_delta", "signature": signature}))
         index, self._open, self._open_kind = self._open, None, ""
-        return [sse("content_block_stop", {"type": "content_block_stop", "index": index})]
+        return [*frames, sse("content_block_stop", {"type": "content_block_stop", "index": index})]
 
     def _delta(self, index: int | None, delta: dict[str, Any]) -> bytes:
         return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})

@@ -1,8 +1,9 @@
 """Anthropic Messages request schemas, and their one conversion into a `GenerationRequest`.
 
 Unknown-field policy (as for OpenAI): fields Anthropic defines that do not change what a local model
-generates (`metadata`, `service_tier`, `thinking`, `cache_control`, `citations`, `container`, …) are
-accepted and ignored; content this text-only model cannot take (images, documents) and Anthropic's
+generates (`metadata`, `service_tier`, `cache_control`, `citations`, `container`, …) are accepted and
+ignored; `thinking` turns a reasoning model's reasoning on (with its budget) or off, as Anthropic
+validates it (a budget of at least 1024 tokens, below `max_tokens`); content this text-only model cannot take (images, documents) and Anthropic's
 server-side tools are refused with a 400, never silently dropped. Fields Anthropic does not define are
 ignored, so clients sending newer fields keep working.
 """
@@ -18,6 +19,7 @@ from ...core.errors import InvalidRequest, UnsupportedFeature
 from ...core.types import (
     ChatMessage,
     GenerationRequest,
+    ReasoningControl,
     ResponseFormat,
     SamplingParams,
     ToolCall,
@@ -78,9 +80,23 @@ class ToolResultBlock(_Model):
 
 
 class ThinkingBlock(_Model):
-    """Earlier turns' thinking, as agents send it back; the model never saw it, so it is dropped."""
+    """Earlier turns' thinking, as agents send it back: its text reaches templates that show it (a
+    redacted block has none)."""
 
     type: Literal["thinking", "redacted_thinking"]
+    thinking: str = ""
+    signature: str | None = None
+
+
+MIN_THINKING_BUDGET = 1024  # Anthropic's own minimum
+
+
+class ThinkingConfig(_Model):
+    """`{"type": "enabled", "budget_tokens": N}`, `{"type": "disabled"}`, or `adaptive` (the model
+    decides how much: no budget)."""
+
+    type: Literal["enabled", "disabled", "adaptive", "between_tools"]
+    budget_tokens: int | None = None
 
 
 Block = Annotated[
@@ -135,7 +151,7 @@ class CountTokensRequest(_Model):
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoiceParam | None = None
-    thinking: dict[str, Any] | None = None
+    thinking: ThinkingConfig | None = None
 
 
 class MessagesRequest(CountTokensRequest):
@@ -163,8 +179,9 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
     messages = _messages(body.system, body.messages)
     if not isinstance(body, MessagesRequest):
         return GenerationRequest(
-            messages=messages, tools=tools, tool_choice=choice, parallel_tool_calls=parallel
-        )
+            messages=messages, tools=tools, tool_choice=choice, parallel_tool_calls=parallel,
+            reasoning=_reasoning(body.thinking, None, None),
+        )  # fmt: skip
     return GenerationRequest(
         messages=messages,
         max_tokens=body.max_tokens,
@@ -179,7 +196,36 @@ def to_generation_request(body: CountTokensRequest) -> GenerationRequest:
         tool_choice=choice,
         parallel_tool_calls=parallel,
         response_format=_response_format(body),
+        reasoning=_reasoning(body.thinking, body.output_config, body.max_tokens),
     )
+
+
+def _reasoning(
+    thinking: ThinkingConfig | None, config: OutputConfig | None, max_tokens: int | None
+) -> ReasoningControl:
+    """`thinking` as the engine's controls, validated as Anthropic does."""
+    effort = config.effort if config is not None else None
+    level = {"max": "high", "xhigh": "high"}.get(effort or "", effort)
+    level = level if level in ("low", "medium", "high") else None
+    if thinking is None:
+        return ReasoningControl(effort=level)  # type: ignore[arg-type]
+    if thinking.type == "disabled":
+        return ReasoningControl(enabled=False)
+    budget = None
+    if thinking.type == "enabled":
+        if thinking.budget_tokens is None:
+            raise InvalidRequest("thinking.enabled.budget_tokens: Field required", param="thinking.budget_tokens")
+        if thinking.budget_tokens < MIN_THINKING_BUDGET:
+            raise InvalidRequest(
+                f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}",
+                param="thinking.budget_tokens",
+            )
+        if max_tokens is not None and max_tokens <= thinking.budget_tokens:
+            raise InvalidRequest(
+                "`max_tokens` must be greater than `thinking.budget_tokens`.", param="max_tokens"
+            )
+        budget = thinking.budget_tokens
+    return ReasoningControl(enabled=True, budget_tokens=budget, effort=level)  # type: ignore[arg-type]
 
 
 def _response_format(body: MessagesRequest) -> ResponseFormat:
@@ -274,15 +320,19 @@ def _refuse(block: OtherBlock | ToolUseBlock | ToolResultBlock, param: str) -> U
 
 def _assistant(blocks: list[Any], param: str) -> ChatMessage:
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[ToolCall] = []
     for j, block in enumerate(blocks):
         if isinstance(block, TextBlock):
             texts.append(block.text)
+        elif isinstance(block, ThinkingBlock):
+            thoughts.append(block.thinking)
         elif isinstance(block, ToolUseBlock):
             calls.append(ToolCall(block.id, block.name, json.dumps(block.input, ensure_ascii=False)))
-        elif not isinstance(block, ThinkingBlock):
+        else:
             raise _refuse(block, f"{param}[{j}]")
-    return ChatMessage("assistant", "".join(texts) or None, tool_calls=tuple(calls))
+    reasoning = "".join(thoughts) or None
+    return ChatMessage("assistant", "".join(texts) or None, tool_calls=tuple(calls), reasoning=reasoning)
 
 
 def _user(blocks: list[Any], param: str, previous_calls: dict[str, str]) -> list[ChatMessage]:

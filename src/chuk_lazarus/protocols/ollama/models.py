@@ -161,16 +161,16 @@ def show(engine: EngineClient) -> dict[str, Any]:
         "template": info.chat_template,
         "details": details(info),
         "model_info": model_info,
-        "capabilities": capabilities(info),
+        "capabilities": capabilities(info, thinks=engine.reasoning_format != "none"),
         "modified_at": iso(mtime),
     }
 
 
-def capabilities(info: ModelInfo) -> list[str]:
+def capabilities(info: ModelInfo, *, thinks: bool = False) -> list[str]:
     """What `/api/show` says the model can do; clients (LangChain, Open WebUI) gate features on it."""
     if not info.generates:
         return ["embedding"]
-    return ["completion", "tools"]
+    return ["completion", "tools", "thinking"] if thinks else ["completion", "tools"]
 
 
 def _number(value: float) -> str:

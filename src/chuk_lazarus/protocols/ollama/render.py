@@ -16,6 +16,7 @@ from ...core.types import (
     Event,
     Finish,
     GenerationResult,
+    ReasoningDelta,
     TextDelta,
     ToolCall,
     ToolCallArgsDelta,
@@ -97,6 +98,8 @@ class OllamaRenderer:
             if self.want_logprobs:
                 body["logprobs"] = logprob_items(event.logprobs)
             return [body]
+        if isinstance(event, ReasoningDelta):
+            return [self._thinking(self._base("", done=False), event.text)] if event.text else []
         if isinstance(event, ToolCallStart):
             out = self._flush_calls()
             self._calls[event.index] = event
@@ -131,6 +134,14 @@ class OllamaRenderer:
         else:
             body["response"] = text
         body["done"] = done
+        return body
+
+    def _thinking(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        """`body` with reasoning text: `message.thinking` in a chat, `thinking` in a generate reply."""
+        if self.kind == "chat":
+            body["message"]["thinking"] = text
+        else:
+            body["thinking"] = text
         return body
 
     def _flush_calls(self) -> list[dict[str, Any]]:
@@ -172,6 +183,8 @@ class OllamaRenderer:
         rendered, leftover = self.render_calls(result.tool_calls)
         text = result.text + (("\n" if result.text else "") + leftover if leftover else "")
         body = {**self._base(text, done=True), **self.metrics(result.finish)}
+        if result.reasoning:
+            self._thinking(body, result.reasoning)
         if rendered:
             if self.kind == "chat":
                 body["message"]["tool_calls"] = rendered

@@ -106,6 +106,8 @@ async def _reply(
         # The context is allocated once at load; a request cannot grow it (nor make us allocate).
         log.info("num_ctx %d is above the server's context of %d tokens; using %d",
                  num_ctx, engine.info.context_length, engine.info.context_length)  # fmt: skip
+    if body.think not in (None, False) and engine.reasoning_format == "none":
+        raise UnsupportedFeature(f'"{body.model}" does not support thinking', param="think")  # Ollama's words
     renderer = OllamaRenderer(kind, body.model, want_logprobs=body.logprobs, started_ns=arrived)
     generation = to_generation(body, default_max_tokens=config_of(request).default_max_tokens)
     if empty:  # no messages / no prompt: Ollama's way of loading or unloading the model

@@ -4,8 +4,9 @@ Unknown-field policy, as Ollama has it: unknown top-level fields and unknown `op
 (Ollama logs and drops them). Load-time options (`num_ctx`, `num_gpu`, `num_thread`, …) are accepted and
 ignored, because the one model here is loaded once. Fields that would change *what* is generated and
 that we cannot honour (images on a text-only model, a Go `template`, `suffix`, the deprecated
-`context`) are refused with a 400, never silently dropped. `keep_alive` and `think` are accepted: the
-model stays loaded regardless, and it does not think.
+`context`) are refused with a 400, never silently dropped. `keep_alive` is accepted: the model stays
+loaded regardless. `think` turns a reasoning model's thinking on or off (a level is its effort); sent
+to a model that cannot think, it is Ollama's 400 (router.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ...core.jsondepth import loads_bounded
 from ...core.types import (
     ChatMessage,
     GenerationRequest,
+    ReasoningControl,
     ResponseFormat,
     SamplingParams,
     ToolCall,
@@ -80,7 +82,7 @@ class Message(_Model):
     tool_calls: list[ToolCallIn] | None = None
     tool_name: str | None = None
     tool_call_id: str | None = None
-    thinking: str | None = None  # earlier reasoning echoed back by clients: not shown to the model
+    thinking: str | None = None  # an assistant turn's reasoning, sent back: for templates that show it
 
 
 class FunctionDef(_Model):
@@ -211,7 +213,16 @@ def _common(body: _GenerationBase, default_max_tokens: int) -> dict[str, Any]:
         "stop": stop_strings(opts.stop),
         "response_format": _format(body.format),
         "logprobs": body.top_logprobs if body.logprobs else None,
+        "reasoning": _reasoning(body.think),
     }
+
+
+def _reasoning(think: bool | str | None) -> ReasoningControl:
+    if think is None:
+        return ReasoningControl()
+    if isinstance(think, bool):
+        return ReasoningControl(enabled=think)
+    return ReasoningControl(enabled=True, effort=think)  # type: ignore[arg-type]
 
 
 def _format(fmt: Format) -> ResponseFormat:
@@ -250,7 +261,9 @@ def _messages(messages: list[Message]) -> tuple[ChatMessage, ...]:
             calls = tuple(_call(c, f"messages[{i}].tool_calls[{j}]") for j, c in enumerate(m.tool_calls or ()))
             for call in calls:
                 pending.setdefault(call.name, []).append(call.id)
-            out.append(ChatMessage("assistant", content or (None if calls else ""), tool_calls=calls))
+            out.append(
+                ChatMessage("assistant", content or (None if calls else ""), tool_calls=calls, reasoning=m.thinking or None)
+            )
         elif m.role == "tool":
             # Ollama names the tool, not the call: answer the oldest open call of that name.
             call_id = m.tool_call_id

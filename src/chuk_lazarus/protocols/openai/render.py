@@ -10,6 +10,7 @@ from typing import Any
 from ...core.types import (
     Event,
     GenerationResult,
+    ReasoningDelta,
     TextDelta,
     TokenLogprob,
     ToolCallArgsDelta,
@@ -41,6 +42,7 @@ def usage_json(usage: Usage) -> dict[str, Any]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
 
 
@@ -50,7 +52,14 @@ def total_usage(usages: list[Usage]) -> Usage:
         prompt_tokens=usages[0].prompt_tokens,
         completion_tokens=sum(u.completion_tokens for u in usages),
         cached_prompt_tokens=usages[0].cached_prompt_tokens,
+        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
     )
+
+
+def reasoning_fields(text: str) -> dict[str, str]:
+    """Reasoning under both names clients read: `reasoning_content` (vLLM until 0.10, llama.cpp,
+    DeepSeek's API, most clients) and `reasoning` (newer vLLM, OpenRouter)."""
+    return {"reasoning_content": text, "reasoning": text}
 
 
 def logprobs_json(items: tuple[TokenLogprob, ...]) -> dict[str, Any]:
@@ -63,6 +72,8 @@ def completion_json(
     choices = []
     for index, result in enumerate(results):
         message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
+        if result.reasoning:
+            message.update(reasoning_fields(result.reasoning))
         if result.tool_calls:
             message["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -116,6 +127,8 @@ class ChatRenderer:
                 return []
             logprobs = logprobs_json(event.logprobs) if self.want_logprobs else None
             return [self._chunk([_choice(index, {"content": event.text}, logprobs=logprobs)])]
+        if isinstance(event, ReasoningDelta):
+            return [self._chunk([_choice(index, reasoning_fields(event.text))])] if event.text else []
         if isinstance(event, ToolCallStart):
             call = {"index": event.index, "id": event.id, "type": "function",
                     "function": {"name": event.name, "arguments": ""}}  # fmt: skip

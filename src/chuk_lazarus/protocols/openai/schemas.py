@@ -17,6 +17,7 @@ from ...core.errors import InvalidRequest, UnsupportedFeature
 from ...core.types import (
     ChatMessage,
     GenerationRequest,
+    ReasoningControl,
     ResponseFormat,
     SamplingParams,
     ToolCall,
@@ -92,6 +93,10 @@ class AssistantMessage(_Model):
     content: Content | None = None
     tool_calls: list[ToolCallIn] | None = None
     name: str | None = None
+    # The turn's reasoning as OpenAI-compatible servers return it (vLLM, llama.cpp, DeepSeek:
+    # `reasoning_content`; newer vLLM and OpenRouter: `reasoning`), sent back by agents.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ToolMessage(_Model):
@@ -136,6 +141,18 @@ class ResponseFormatIn(_Model):
     json_schema: JsonSchemaSpec | None = None
 
 
+# OpenAI's effort levels; "none" and "minimal" turn reasoning off, the two above "high" are "high".
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+class ReasoningConfig(_Model):
+    """OpenRouter's `reasoning` object, which several OpenAI clients send: a budget in tokens too."""
+
+    effort: Effort | None = None
+    max_tokens: int | None = Field(default=None, ge=0)
+    enabled: bool | None = None
+
+
 class StreamOptions(_Model):
     include_usage: bool = False
 
@@ -165,6 +182,10 @@ class ChatCompletionRequest(_Model):
     grammar: str | None = None  # llama-server's extension: a GBNF grammar the output must match
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
+    reasoning_effort: Effort | None = None
+    reasoning: ReasoningConfig | None = None
+    # Extra variables for the chat template (vLLM's and llama.cpp's `chat_template_kwargs`).
+    chat_template_kwargs: dict[str, Any] | None = None
 
     @field_validator("stop")
     @classmethod
@@ -203,6 +224,23 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         grammar=body.grammar,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         n=body.n,
+        reasoning=reasoning_control(body.reasoning_effort, body.reasoning),
+        template_kwargs=dict(body.chat_template_kwargs or {}),
+    )
+
+
+def reasoning_control(effort: str | None, config: ReasoningConfig | None = None) -> ReasoningControl:
+    """`reasoning_effort` (and OpenRouter's `reasoning`) as the engine's controls."""
+    if config is not None and config.effort is not None:
+        effort = config.effort
+    enabled = config.enabled if config is not None else None
+    if effort in ("none", "minimal"):
+        enabled = False
+    level = {"xhigh": "high", "max": "high"}.get(effort or "", effort)
+    return ReasoningControl(
+        enabled=enabled,
+        budget_tokens=config.max_tokens if config is not None else None,
+        effort=level if level in ("low", "medium", "high") else None,  # type: ignore[arg-type]
     )
 
 
@@ -214,7 +252,8 @@ def _message(message: Any, param: str) -> ChatMessage:
         return ChatMessage("user", text)
     if isinstance(message, AssistantMessage):
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
-        return ChatMessage("assistant", text, tool_calls=calls)
+        reasoning = message.reasoning_content if message.reasoning_content is not None else message.reasoning
+        return ChatMessage("assistant", text, tool_calls=calls, reasoning=reasoning or None)
     return ChatMessage("tool", text, tool_call_id=message.tool_call_id)
 
 

@@ -66,10 +66,27 @@ class FunctionCallOutputItem(_Model):
     output: str | Parts
 
 
+class ReasoningText(_Model):
+    type: Literal["reasoning_text", "summary_text"]
+    text: str
+
+
+class ReasoningItem(_Model):
+    """A reasoning item from an earlier response, sent back by a client managing its own context: its
+    text reaches the template with the assistant turn that follows it."""
+
+    type: Literal["reasoning"]
+    id: str | None = None
+    summary: list[ReasoningText] = []
+    content: list[ReasoningText] | None = None
+    encrypted_content: str | None = None  # OpenAI's: nothing here can read it, so it is dropped
+
+
 _ITEM_TYPES: dict[str, type[_Model]] = {
     "message": MessageItem,
     "function_call": FunctionCallItem,
     "function_call_output": FunctionCallOutputItem,
+    "reasoning": ReasoningItem,
 }
 
 
@@ -97,8 +114,8 @@ def parse_input(value: str | list[dict[str, Any]]) -> list[Item]:
         model = _ITEM_TYPES.get(kind) if isinstance(kind, str) else None
         if model is None:
             raise UnsupportedFeature(
-                f"input items of type '{kind}' are not supported; send message, function_call or "
-                "function_call_output items",
+                f"input items of type '{kind}' are not supported; send message, function_call, "
+                "function_call_output or reasoning items",
                 param=f"input[{i}].type",
             )
         items.append(_normal(validate_at(model, raw, f"input[{i}]"), f"input[{i}]"))
@@ -110,6 +127,9 @@ def _normal(item: _Model, param: str) -> Item:
         return _message(item.role, _texts(item.content, f"{param}.content"), item.id)
     if isinstance(item, FunctionCallItem):
         return call_item(item.id or random_id("fc_"), item.call_id, item.name, item.arguments, "completed")
+    if isinstance(item, ReasoningItem):
+        texts = item.content if item.content is not None else item.summary  # the full text, else its summary
+        return reasoning_item(item.id or random_id("rs_"), "".join(t.text for t in texts), "completed")
     assert isinstance(item, FunctionCallOutputItem)
     output = "".join(_texts(item.output, f"{param}.output"))
     return {"id": item.id or random_id("fco_"), "type": "function_call_output", "call_id": item.call_id,
@@ -147,6 +167,13 @@ def message_item(item_id: str, text: str, status: str) -> Item:
     return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": [part]}
 
 
+def reasoning_item(item_id: str, text: str, status: str) -> Item:
+    """The model's reasoning as an output item: its full text as one `reasoning_text` part (a local
+    model's reasoning is not secret, so there is no summary and no encrypted content)."""
+    content = [{"type": "reasoning_text", "text": text}]
+    return {"id": item_id, "type": "reasoning", "summary": [], "content": content, "status": status}
+
+
 def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> Item:
     return {"id": item_id, "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
             "status": status}  # fmt: skip
@@ -158,20 +185,26 @@ def to_messages(items: Sequence[Item]) -> list[ChatMessage]:
     function, which tool templates show."""
     messages: list[ChatMessage] = []
     names: dict[str, str] = {}
+    reasoning: str | None = None  # a reasoning item's text, for the assistant turn after it
     for item in items:
         kind = item["type"]
-        if kind == "message":
+        if kind == "reasoning":
+            reasoning = "".join(p.get("text", "") for p in item["content"] or ()) or None
+        elif kind == "message":
             text = "".join(p.get("text", "") for p in item["content"])
             role: Role = "system" if item["role"] in ("system", "developer") else item["role"]
-            messages.append(ChatMessage(role, text))
+            thought = reasoning if role == "assistant" else None
+            messages.append(ChatMessage(role, text, reasoning=thought))
+            reasoning = None
         elif kind == "function_call":
             names[item["call_id"]] = item["name"]
             call = ToolCall(item["call_id"], item["name"], item["arguments"])
-            if messages and messages[-1].role == "assistant":
+            if messages and messages[-1].role == "assistant" and reasoning is None:
                 last = messages[-1]
                 messages[-1] = dataclasses.replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                messages.append(ChatMessage("assistant", None, tool_calls=(call,)))
+                messages.append(ChatMessage("assistant", None, tool_calls=(call,), reasoning=reasoning))
+            reasoning = None
         else:
             call_id = item["call_id"]
             messages.append(

@@ -2,11 +2,13 @@
 
 Streamed, the events follow OpenAI's order: `response.created`, `response.in_progress`, then per
 output item `output_item.added`, (a message's) `content_part.added`, `output_text.delta`s,
-`output_text.done`, `content_part.done`, (a call's) `function_call_arguments.delta`s and `.done`,
-`output_item.done`, and last `response.completed` (or `.incomplete`, or `error` + `response.failed`).
-Every event has the next `sequence_number`. The final event carries the whole response, built by
-the same item functions as the non-streaming body, in the same order (text first, then calls: the
-call grammar ends the output after the last call, so no text can follow one).
+`output_text.done`, `content_part.done`, (a reasoning item's) `content_part.added`,
+`reasoning_text.delta`s, `reasoning_text.done`, `content_part.done`, (a call's)
+`function_call_arguments.delta`s and `.done`, `output_item.done`, and last `response.completed` (or
+`.incomplete`, or `error` + `response.failed`). Every event has the next `sequence_number`. The final
+event carries the whole response, built by the same item functions as the non-streaming body, in the
+same order (reasoning first, then text, then calls: the call grammar ends the output after the last
+call, so no text can follow one).
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ....core.ids import random_id
-from ....core.types import Event, Finish, GenerationResult, TextDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from ....core.types import (
+    Event,
+    Finish,
+    GenerationResult,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallStart,
+    Usage,
+)
 from ....engine.client import GenerationStream
 from ..errors import ERRORS
-from .items import Item, call_item, message_item
+from .items import Item, call_item, message_item, reasoning_item
 
 
 def response_id() -> str:
@@ -40,7 +51,7 @@ def usage_json(usage: Usage) -> dict[str, Any]:
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {"cached_tokens": usage.cached_prompt_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
     }
 
@@ -85,7 +96,9 @@ def status_of(finish: Finish) -> str:
 def result_output(result: GenerationResult) -> list[Item]:
     """A finished generation's output items. The last item is the one a length cut-off ended."""
     items = []
-    if result.text or not result.tool_calls:
+    if result.reasoning:
+        items.append(reasoning_item(random_id("rs_"), result.reasoning, "completed"))
+    if result.text or not (result.tool_calls or result.reasoning):
         items.append(message_item(random_id("msg_"), result.text, "completed"))
     items += [call_item(random_id("fc_"), c.id, c.name, c.arguments, "completed") for c in result.tool_calls]
     items[-1]["status"] = status_of(result.finish)
@@ -130,6 +143,15 @@ class ResponsesRenderer:
             self._output[self._open]["content"][0]["text"] += event.text
             frames.append(self._emit("response.output_text.delta", **self._where(self._open), content_index=0,
                                      delta=event.text, logprobs=[]))  # fmt: skip
+            return frames
+        if isinstance(event, ReasoningDelta):
+            if not event.text:
+                return []
+            frames = [] if self._open_kind() == "reasoning" else [*self._close("completed"), *self._add_reasoning()]
+            assert self._open is not None
+            self._output[self._open]["content"][0]["text"] += event.text
+            frames.append(self._emit("response.reasoning_text.delta", **self._where(self._open), content_index=0,
+                                     delta=event.text))  # fmt: skip
             return frames
         if isinstance(event, ToolCallStart):
             frames = self._close("completed")
@@ -182,6 +204,16 @@ class ResponsesRenderer:
         return [added, self._emit("response.content_part.added", **self._where(self._open), content_index=0,
                                   part=copy.deepcopy(part))]  # fmt: skip
 
+    def _add_reasoning(self) -> list[bytes]:
+        self._open = len(self._output)
+        item = reasoning_item(random_id("rs_"), "", "in_progress")
+        part = item["content"].pop()
+        self._output.append(item)
+        added = self._added()
+        item["content"].append(part)
+        return [added, self._emit("response.content_part.added", **self._where(self._open), content_index=0,
+                                  part=copy.deepcopy(part))]  # fmt: skip
+
     def _added(self) -> bytes:
         assert self._open is not None
         return self._emit("response.output_item.added", output_index=self._open,
@@ -201,6 +233,12 @@ class ResponsesRenderer:
                 self._emit(
                     "response.output_text.done", **where, content_index=0, text=part["text"], logprobs=[]
                 ),
+                self._emit("response.content_part.done", **where, content_index=0, part=copy.deepcopy(part)),
+            ]
+        elif item["type"] == "reasoning":
+            part = item["content"][0]
+            frames = [
+                self._emit("response.reasoning_text.done", **where, content_index=0, text=part["text"]),
                 self._emit("response.content_part.done", **where, content_index=0, part=copy.deepcopy(part)),
             ]
         else:

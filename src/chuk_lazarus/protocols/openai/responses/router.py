@@ -77,7 +77,9 @@ def _echo(body: ResponsesRequest, tools: list[dict[str, Any]]) -> dict[str, Any]
         "store": body.store,
         "background": False,
         "truncation": "disabled",
-        "reasoning": None,  # accepted and ignored: no reasoning budget here (see schemas.py)
+        "reasoning": {"effort": body.reasoning.effort, "summary": body.reasoning.summary}
+        if body.reasoning is not None
+        else None,
     }
 
 

@@ -2,8 +2,8 @@
 
 Unknown-field policy, as for chat completions (`..schemas`): fields OpenAI defines that do not change
 what we generate (`metadata`, `user`, `safety_identifier`, `prompt_cache_key`, `service_tier`,
-`include`, `text.verbosity`, `reasoning` — this server runs no reasoning budget, as chat ignores
-`reasoning_effort`) are accepted and ignored; fields that would change the answer and that we cannot
+`include`, `text.verbosity`, `reasoning.summary`) are accepted and ignored (`reasoning.effort` reaches
+a reasoning model's template: "none"/"minimal" turn its reasoning off); fields that would change the answer and that we cannot
 honour (`background`, `conversation`, `prompt` templates, built-in tools, logprobs, `truncation: auto`,
 `max_tool_calls`, moderation, context management) are a 400 naming them; fields OpenAI does not
 define are ignored.
@@ -28,6 +28,7 @@ from ....core.types import (
     ToolDefinition,
     unset_sampling,
 )
+from ..schemas import Effort, reasoning_control
 from .items import validate_at
 
 # Built-in tools OpenAI runs on its side; a local model server has none of them.
@@ -88,6 +89,12 @@ def echo_text(text: TextConfig) -> dict[str, Any]:
     return {"format": fmt, "verbosity": text.verbosity or "medium"}
 
 
+class ReasoningParam(_Model):
+    effort: Effort | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None  # (deprecated name)
+
+
 class ResponsesRequest(_Model):
     model: str
     input: str | list[dict[str, Any]] = Field(min_length=1)
@@ -106,6 +113,7 @@ class ResponsesRequest(_Model):
     store: bool = True
     stream: bool = False
     include: list[str] | None = None
+    reasoning: ReasoningParam | None = None
     # Defined by OpenAI, refused here unless off (see the module docstring).
     background: bool | None = None
     conversation: str | dict[str, Any] | None = None
@@ -187,6 +195,7 @@ def to_generation_request(
         tool_choice=_tool_choice(body.tool_choice, has_tools=bool(tools)),
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body.text),
+        reasoning=reasoning_control(body.reasoning.effort if body.reasoning else None),
     )
 
 
