@@ -134,7 +134,6 @@ def engine_args(model: Path | str, settings: ModelSettings, *, context: int, cpu
         "max_logprobs": 20,
         # Only our own stat logger (load_stats): vLLM's log lines every 10 s would be noise in ours.
         "disable_log_stats": True,
-        "seed": 0,
     }
     if settings.distributed_executor_backend is not None:
         kwargs["distributed_executor_backend"] = settings.distributed_executor_backend
