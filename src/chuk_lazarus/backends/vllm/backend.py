@@ -38,7 +38,7 @@ class VllmBackend(Backend):
         settings = settings or ModelSettings()
         loading.require_extra()
         cpu = loading.cpu_platform()
-        loading.quiet_defaults(cpu=cpu)
+        loading.quiet_defaults(cpu=cpu, threads=settings.threads)
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"not a Hugging Face model folder (no config.json): {path}")
         from transformers import AutoTokenizer
