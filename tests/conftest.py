@@ -75,6 +75,7 @@ def backend_args(backend: str, request: pytest.FixtureRequest) -> list[str]:
     if backend == "vllm":
         # vLLM's CPU build reserves 4 GiB of KV cache by default; 1 GiB holds every test's sequences.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("LAZARUS_TEST_STARTUP_S", "400")
         # One thread per engine: the tests run several servers at once on few cores, and two threads
         # of one engine waiting for each other behind another server's decode crawl (measured: 1.4
         # tok/s with 2 threads against 8.6 with 1 on 2 busy cores).
