@@ -255,8 +255,8 @@ def test_engine_args_repeat_and_split_on_commas() -> None:
             "--engine-arg", 'hf_overrides={"a": 1, "b": 2}']  # fmt: skip
     _, model = cli.parse_settings(argv, {})
     assert model.engine_arg == ["enable_prefix_caching=false", "kv-cache-dtype=auto", 'hf_overrides={"a": 1, "b": 2}']
-    _, model = cli.parse_settings(["--backend", "vllm"], {"LAZARUS_ENGINE_ARG": "swap_space=2,seed=3"})
-    assert model.engine_arg == ["swap_space=2", "seed=3"]
+    _, model = cli.parse_settings(["--backend", "vllm"], {"LAZARUS_ENGINE_ARG": "max_num_batched_tokens=256,seed=3"})
+    assert model.engine_arg == ["max_num_batched_tokens=256", "seed=3"]
 
 
 def test_an_unknown_engine_arg_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
