@@ -1,14 +1,22 @@
 """Shared fixtures. Contract tests get a real `lazarus serve` process on the embedded model.
 
-Every contract test runs once per backend: the session fixture `backend` is parametrized with
-`llama.cpp` (the embedded GGUF) and `transformers` (the same weights as a safetensors folder, see
-`smollm2_hf_folder`), so test ids end in `[llama.cpp]` / `[transformers]`. The servers below depend on
-it; pytest orders the session by that parameter, so one backend's servers are started once, used by
-every test, and stopped before the other backend's start.
+Every contract test runs once per backend: the session fixture `backend` is parametrized with the
+backends named in `LAZARUS_TEST_BACKENDS` (comma-separated; default `llama.cpp,transformers`):
+`llama.cpp` (the embedded GGUF), `transformers` and `vllm` (the same weights as a safetensors folder,
+see `smollm2_hf_folder`), so test ids end in `[llama.cpp]` / `[transformers]` / `[vllm]`. The servers
+below depend on it; pytest orders the session by that parameter, so one backend's servers are started
+once, used by every test, and stopped before the next backend's start.
+
+vLLM cannot share an environment with the transformers extra (it pins transformers<5.20), so its run is
+`LAZARUS_TEST_BACKENDS=vllm python -m pytest …` in a second environment (README, .ci/run). A test or a
+file that does not apply to a backend says so with `@pytest.mark.backends("llama.cpp", reason=…)`: it
+is skipped, with that reason, on the others; one that starts its own llama.cpp servers (no `backend`
+parameter) is skipped when none of its backends is under test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,9 +26,33 @@ from tests.contract.server import LazarusProcess
 
 API_KEY = "test-secret-key"
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
-BACKENDS = ("llama.cpp", "transformers")
+BACKENDS = tuple(
+    name.strip() for name in os.environ.get("LAZARUS_TEST_BACKENDS", "llama.cpp,transformers").split(",") if name.strip()
+)
+HF_BACKENDS = ("transformers", "vllm")  # those that serve the safetensors folder
 
 Serve = Callable[..., LazarusProcess]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names, reason): the backends a test applies to; skipped on the others"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason", "does not apply to this backend")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        if backend is not None:
+            if backend not in marker.args:
+                item.add_marker(pytest.mark.skip(reason=f"{backend}: {reason}"))
+        elif not set(marker.args) & set(BACKENDS):
+            item.add_marker(pytest.mark.skip(reason=f"{', '.join(marker.args)} not under test: {reason}"))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +72,16 @@ def backend_args(backend: str, request: pytest.FixtureRequest) -> list[str]:
     if backend == "llama.cpp":
         return []  # the embedded GGUF is the default model
     folder = request.getfixturevalue("smollm2_hf_folder")
-    return ["--backend", "transformers", "--model", str(folder), "--served-model-name", EMBEDDED_MODEL_NAME]
+    if backend == "vllm":
+        # vLLM's CPU build reserves 4 GiB of KV cache by default; 1 GiB holds every test's sequences.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("LAZARUS_TEST_STARTUP_S", "400")
+        # One thread per engine: the tests run several servers at once on few cores, and two threads
+        # of one engine waiting for each other behind another server's decode crawl (measured: 1.4
+        # tok/s with 2 threads against 8.6 with 1 on 2 busy cores).
+        return ["--backend", backend, "--model", str(folder), "--served-model-name", EMBEDDED_MODEL_NAME,
+                "--threads", "1"]  # fmt: skip
+    return ["--backend", backend, "--model", str(folder), "--served-model-name", EMBEDDED_MODEL_NAME]
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +131,7 @@ def exact_args(backend: str, parallel: int) -> list[str]:
     """
     if backend == "llama.cpp":
         return ["--model", "smollm2-135m:q4_1", "--parallel", str(parallel)]
-    # transformers (float32 on CPU) is not batch-invariant either: the same prompt decoded alone and
+    # transformers (float32 on CPU) and vLLM are not batch-invariant either: the same prompt decoded alone and
     # in a batch with other sequences (left-padded, different matmul shapes) differs up to ~1e-5 in
     # logprob (measured). Small, but a near-tie can still flip; one sequence per batch keeps every
     # forward pass the same shape, so a request's numerics never depend on what else is running.
@@ -126,4 +167,6 @@ def smollm2_hf_folder() -> Path:
     from chuk_lazarus.models.embedded import cache_dir
     from tests.transformers.make_model import smollm2_hf_folder as build
 
-    return build(cache_dir() / "test-models")
+    # vLLM reads the safetensors itself: a folder another environment's transformers built will do (the
+    # vLLM environment's older transformers rebuilding it would make the main one rebuild it again).
+    return build(cache_dir() / "test-models", any_transformers="transformers" not in BACKENDS)

@@ -129,6 +129,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
             common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": _help_for(field)}
             if field.annotation is bool:
                 group.add_argument(*names, action="store_true", **common)
+            elif _extra(field).get("repeat"):  # each use adds one more value (the field splits commas too)
+                group.add_argument(*names, action="append", metavar=_metavar(name, field), **common)
             else:
                 group.add_argument(*names, metavar=_metavar(name, field), **common)
 
@@ -218,7 +220,26 @@ def build_settings(values: Mapping[str, Any]) -> tuple[ServerSettings, ModelSett
         from .tools import get_parser
 
         get_parser(chosen[1].tool_parser)  # ValueError naming the choices (the registry lives in tools/)
+    if chosen[1].engine_arg:
+        check_engine_args(chosen[1])
     return chosen
+
+
+class EngineArgError(ValueError):
+    """A bad --engine-arg (reported on that flag)."""
+
+
+def check_engine_args(model: ModelSettings) -> None:
+    """--engine-arg is vLLM's: refused with another backend, and each KEY checked against vLLM's engine
+    arguments (imports vLLM, only when the flag is given)."""
+    if model.backend != "vllm":
+        raise EngineArgError("only the vllm backend takes engine arguments (add --backend vllm)")
+    from .backends.vllm.loading import check_engine_args as check
+
+    try:
+        check(model.engine_arg or [])
+    except ValueError as exc:
+        raise EngineArgError(str(exc)) from None
 
 
 def _settings(
@@ -231,6 +252,8 @@ def _settings(
         return build_settings(values)
     except ValidationError as exc:
         parser.error(_describe(exc, origins))
+    except EngineArgError as exc:
+        parser.error(f"{origins.get('engine_arg', flag_for('engine_arg'))}: {exc}")
     except ValueError as exc:  # an unknown --tool-parser
         parser.error(f"{origins.get('tool_parser', flag_for('tool_parser'))}: {exc}")
 

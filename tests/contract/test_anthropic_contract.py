@@ -153,8 +153,12 @@ def test_cache_reads_are_reported_where_the_request_asked_for_caching(
     for reply in (first, again):
         assert reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0) == counted
     # The second time the whole prompt but its last token comes from the cache (llama.cpp: the
-    # transformers backend keeps no prompt cache, and says so by reading nothing).
+    # transformers backend keeps no prompt cache, and says so by reading nothing; vLLM's prefix cache
+    # holds whole KV blocks, so it reads the prompt's full blocks: a multiple of the block size).
     read = counted - 1 if backend == "llama.cpp" else 0
+    if backend == "vllm":
+        read = again.usage.cache_read_input_tokens or 0
+        assert 0 < read < counted and read % 16 == 0, read
     assert again.usage.cache_read_input_tokens == read and again.usage.input_tokens == counted - read
     with client.messages.stream(model=model, max_tokens=2, messages=QUESTION, extra_body=GREEDY,
                                 system=cached_system) as stream:  # type: ignore[arg-type]  # fmt: skip

@@ -20,7 +20,10 @@ from tests.conftest import Serve
 from tests.contract.server import LazarusProcess
 from tests.make_embedding_gguf import N_CTX, N_EMBD, write_bert_gguf
 
-pytestmark = pytest.mark.contract
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.backends("llama.cpp", "transformers", reason="the vllm backend serves no embeddings"),
+]
 
 CTX = 256  # a short context keeps the too-long and truncation cases cheap
 DIMS = 576  # SmolLM2-135M's hidden size

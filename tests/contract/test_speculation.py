@@ -14,7 +14,10 @@ import pytest
 
 from tests.contract.server import LazarusProcess
 
-pytestmark = pytest.mark.contract
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.backends("llama.cpp", reason="prompt-lookup speculation is the llama.cpp backend's"),
+]
 MODEL = "smollm2-135m-instruct:q4_1"
 
 PASSAGE = (

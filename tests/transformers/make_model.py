@@ -22,15 +22,21 @@ def _stamp(gguf: Path) -> dict[str, object]:
     return {"gguf": str(gguf), "gguf_mtime": gguf.stat().st_mtime, "transformers": transformers.__version__}
 
 
-def smollm2_hf_folder(root: Path) -> Path:
-    """The folder under `root`, built on first use (about 20 s) and reused while its sources are unchanged."""
+def smollm2_hf_folder(root: Path, *, any_transformers: bool = False) -> Path:
+    """The folder under `root`, built on first use (about 20 s) and reused while its sources are unchanged
+    (`any_transformers`: whichever transformers version built it)."""
     from chuk_lazarus.models.embedded import embedded_gguf_path
 
     gguf = embedded_gguf_path()  # the 16-bit copy llama.cpp serves by default: the same weights
     target = root / FOLDER_NAME
     stamp = target / _STAMP
-    if stamp.is_file() and json.loads(stamp.read_text()) == _stamp(gguf):
-        return target
+    if stamp.is_file():
+        found, wanted = json.loads(stamp.read_text()), _stamp(gguf)
+        if any_transformers:
+            found.pop("transformers", None)
+            wanted.pop("transformers", None)
+        if found == wanted:
+            return target
     partial = root / f"{FOLDER_NAME}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     build(gguf, partial)

@@ -139,7 +139,7 @@ def test_hub_id_resolves_from_a_populated_cache_offline(tmp_path: Path, monkeypa
     "args,message",
     [
         (("--tool-parser", "bogus"), "--tool-parser: unknown tool parser 'bogus'"),
-        (("--backend", "vllm"), "--backend: unknown 'vllm'"),
+        (("--backend", "tgi"), "--backend: unknown 'tgi'"),
         (("--port", "99999"), "--port"),
         (("--max-tokens", "0"), "--max-tokens"),
     ],

@@ -74,7 +74,8 @@ def test_short_flags_and_literal_choices_are_in_help(
     text = _help(capsys, monkeypatch, ["--help"], cli.serve_main)
     for short in ("-m", "-p", "-c", "-np", "-t", "-b"):
         assert re.search(rf"\s{short}( |,)", text), short
-    assert "{auto,llama.cpp,transformers}" in text
+    assert "{auto,llama.cpp,transformers,vllm}" in text
+    assert "{mp,ray}" in text
     assert "{debug,info,warning,error}" in text
     assert "{auto,float32,float16,bfloat16}" in text
 
@@ -148,7 +149,9 @@ def test_all_flags_parse() -> None:
             "--temperature", "0.3", "--top-p", "0.9", "--top-k", "20", "--min-p", "0.05", "--repeat-penalty", "1.1",
             "--allowed-hosts", "a.example, b.example", "--cors-origins", "http://x.example", "--body-timeout", "7", "--header-timeout", "3",
             "--max-connections", "9", "--keep-alive-timeout", "2", "--log-format", "json", "--no-metrics",
-            "--metrics-public"]  # fmt: skip
+            "--metrics-public", "--tensor-parallel-size", "2", "--pipeline-parallel-size", "3",
+            "--data-parallel-size", "4", "--distributed-executor-backend", "ray",
+            "--gpu-memory-utilization", "0.8"]  # fmt: skip
     server, model = cli.parse_settings(argv, {})
     assert server.model_dump() == {
         "model": "x.gguf", "served_model_name": "alias", "host": "0.0.0.0", "port": 9000,
@@ -164,7 +167,9 @@ def test_all_flags_parse() -> None:
         "draft_ngram": 2, "temperature": 0.3, "top_p": 0.9, "top_k": 20, "min_p": 0.05, "repeat_penalty": 1.1,
         "tool_parser": "hermes", "reasoning_parser": "think_tags", "reasoning_budget": 64,
         "device": "cuda:1", "dtype": "bfloat16",
-        "trust_remote_code": True, "allow_pickle": True,
+        "trust_remote_code": True, "allow_pickle": True, "tensor_parallel_size": 2, "pipeline_parallel_size": 3,
+        "data_parallel_size": 4, "distributed_executor_backend": "ray", "gpu_memory_utilization": 0.8,
+        "engine_arg": None,
     }  # fmt: skip
 
 
@@ -179,6 +184,11 @@ def test_all_flags_parse() -> None:
         (["-np", "0"], "--parallel"),
         (["--port", "http"], "--port"),
         (["--protocols", "openai,grpc"], "--protocols"),
+        (["--distributed-executor-backend", "slurm"], "--distributed-executor-backend"),
+        (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization"),
+        (["--engine-arg", "swap_space"], "--engine-arg"),
+        (["--engine-arg", "enforce_eager=true"], "--engine-arg"),  # not with --backend vllm
+        (["--backend", "vllm", "--engine-arg", "max_num_seqs=8"], "--engine-arg"),  # that is --parallel
     ],
 )
 @pytest.mark.parametrize("entry", ["lazarus", "lazarus-serve"])
@@ -199,7 +209,7 @@ def test_bad_value_messages(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, expected in [
         (["--tool-parser", "nope"], "unknown tool parser 'nope'; choose one of: deepseek_r1, granite, harmony, hermes, json"),
         (["--protocols", "openai,grpc"], "unknown protocol 'grpc'; choose from: openai, ollama, anthropic"),
-        (["--backend", "foo"], "--backend: unknown 'foo'; choose from: auto, llama.cpp, transformers"),
+        (["--backend", "foo"], "--backend: unknown 'foo'; choose from: auto, llama.cpp, transformers, vllm"),
         (["--log-level", "loud"], "--log-level: unknown 'loud'; choose from: debug, info, warning, error"),
     ]:
         with pytest.raises(SystemExit):
@@ -240,3 +250,21 @@ def test_serve_hands_both_models_to_the_engine(
     assert server.model == "some.gguf" and server.served_model_name == "alias"
     assert server.protocols == [Protocol.OLLAMA, Protocol.OPENAI]
     assert model.parallel == 7 and model.ctx_size == 2048
+
+
+def test_engine_args_repeat_and_split_on_commas() -> None:
+    argv = ["--backend", "vllm", "--engine-arg", "enable_prefix_caching=false,kv-cache-dtype=auto",
+            "--engine-arg", 'hf_overrides={"a": 1, "b": 2}']  # fmt: skip
+    _, model = cli.parse_settings(argv, {})
+    assert model.engine_arg == ["enable_prefix_caching=false", "kv-cache-dtype=auto", 'hf_overrides={"a": 1, "b": 2}']
+    _, model = cli.parse_settings(["--backend", "vllm"], {"LAZARUS_ENGINE_ARG": "max_num_batched_tokens=256,seed=3"})
+    assert model.engine_arg == ["max_num_batched_tokens=256", "seed=3"]
+
+
+def test_an_unknown_engine_arg_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """The key is checked against vLLM's own engine arguments, where vLLM is installed."""
+    pytest.importorskip("vllm", reason="keys are checked against vLLM's AsyncEngineArgs")
+    with pytest.raises(SystemExit) as info:
+        cli.parse_settings(["--backend", "vllm", "--engine-arg", "no_such_knob=1"], {})
+    assert info.value.code == 2
+    assert "--engine-arg: vLLM has no engine argument 'no_such_knob'" in capsys.readouterr().err

@@ -38,6 +38,13 @@ BACKENDS: dict[str, BackendEntry] = {
         ".transformers.backend:TransformersBackend",
         precheck=".transformers.loading:require_extra",
     ),
+    # Never chosen by `auto` (transformers comes first for HF folders): only by --backend vllm.
+    "vllm": BackendEntry(
+        "hf",
+        "a Hugging Face model folder",
+        ".vllm.backend:VllmBackend",
+        precheck=".vllm.loading:require_extra",
+    ),
 }
 
 

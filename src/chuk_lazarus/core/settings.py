@@ -7,12 +7,14 @@ uses under these same names. A knob has one name from the command line to the sa
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BackendName = Literal["auto", "llama.cpp", "transformers"]
 ReasoningParser = Literal["auto", "think_tags", "mistral", "harmony", "none"]
+BackendName = Literal["auto", "llama.cpp", "transformers", "vllm"]
+ExecutorBackend = Literal["mp", "ray"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 
 # The default context per sequence when the model's own is longer (or unknown).
@@ -25,7 +27,8 @@ class ModelSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     backend: BackendName = Field("auto", description="which engine runs the model: auto picks llama.cpp for "
-                                 "GGUF files, transformers for Hugging Face folders")  # fmt: skip
+                                 "GGUF files, transformers for Hugging Face folders; vllm runs Hugging Face "
+                                 "folders on vLLM (the vllm extra)")  # fmt: skip
     ctx_size: int | None = Field(None, ge=16, description="context length per sequence "
                                  f"(default: the model's, capped at {DEFAULT_CTX_CAP})",
                                  json_schema_extra={"short": "-c"})  # fmt: skip
@@ -76,14 +79,49 @@ class ModelSettings(BaseModel):
                                          "none: the reasoning is closed after N tokens and the model "
                                          "answers; 0: no reasoning (default: unbounded)",
                                          json_schema_extra={"metavar": "N"})  # fmt: skip
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm backend: GPUs each layer is split across "
+                                      "(tensor parallel)", json_schema_extra={"metavar": "N"})  # fmt: skip
+    pipeline_parallel_size: int = Field(1, ge=1, description="vllm backend: stages the layers are split into "
+                                        "(pipeline parallel, across GPUs or nodes)", json_schema_extra={"metavar": "N"})  # fmt: skip
+    data_parallel_size: int = Field(1, ge=1, description="vllm backend: model replicas inside this server, "
+                                    "balanced by vLLM (data parallel)", json_schema_extra={"metavar": "N"})  # fmt: skip
+    distributed_executor_backend: ExecutorBackend | None = Field(None, description="vllm backend: how workers "
+                                    "run: mp (processes on this node) or ray (a Ray cluster, for several nodes) "
+                                    "(default: vLLM's choice)", json_schema_extra={"metavar": "{mp,ray}"})  # fmt: skip
+    gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="vllm backend: fraction of "
+                                                 "each GPU's memory vLLM may take for weights and KV cache "
+                                                 "(default: vLLM's, 0.9)", json_schema_extra={"metavar": "F"})  # fmt: skip
+    engine_arg: list[str] | None = Field(None, description="vllm backend: any other vLLM engine argument, "
+                                         "KEY=VALUE (repeat the flag, or separate with commas; VALUE is JSON "
+                                         "when it parses as JSON; an unknown KEY is refused) (default: none)",
+                                         json_schema_extra={"metavar": "KEY=VALUE", "repeat": True})  # fmt: skip
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="transformers backend: auto, cpu, cuda[:N] or mps")  # fmt: skip
-    dtype: DType = Field("auto", description="transformers backend: auto (float32 on CPU), float32, "
-                         "float16 or bfloat16")  # fmt: skip
-    trust_remote_code: bool = Field(False, description="transformers backend: run Python code shipped "
-                                    "inside a model repo")  # fmt: skip
+    dtype: DType = Field("auto", description="transformers and vllm backends: auto (float32 on "
+                         "CPU), float32, float16 or bfloat16")  # fmt: skip
+    trust_remote_code: bool = Field(False, description="transformers and vllm backends: run Python code "
+                                    "shipped inside a model repo")  # fmt: skip
     allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt checkpoints "
                                "(pickle can run code); safetensors only otherwise")  # fmt: skip
+
+    @field_validator("engine_arg", mode="before")
+    @classmethod
+    def _parse_engine_args(cls, value: Any) -> Any:
+        # One string (LAZARUS_ENGINE_ARG, a single flag) or the repeated flag's list; each is checked
+        # for KEY=VALUE form here, and the keys against vLLM's own when the server starts (cli.py).
+        items = [value] if isinstance(value, str) else value
+        if items is None:
+            return None
+        out: list[str] = []
+        for item in items:
+            for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_-]*=)", str(item)):
+                part = part.strip()
+                if not part:
+                    continue
+                if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*=", part):
+                    raise ValueError(f"{part!r} is not KEY=VALUE")
+                out.append(part)
+        return out or None
 
     def sampling_defaults(self) -> dict[str, float]:
         """The sampling defaults given as flags, by SamplingParams' names."""

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
 
-import llguidance
 import torch
 
 from ...core.types import SamplingParams
@@ -190,10 +188,3 @@ def _logprob(raw: torch.Tensor, token: int, top_n: int) -> RawLogprob:
         values, ids = torch.topk(logz, min(top_n, logz.shape[0]))
         top = tuple((int(t), float(v)) for t, v in zip(ids.tolist(), values.tolist()))
     return RawLogprob(float(logz[token]), top)
-
-
-def make_lltokenizer(tokenizer: Any, eos_ids: list[int], n_vocab: int) -> llguidance.LLTokenizer:
-    """llguidance's view of the vocabulary (built once per model: about a second for 50k tokens)."""
-    import llguidance.hf
-
-    return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab, eos_token=eos_ids)
