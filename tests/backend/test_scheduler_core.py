@@ -246,7 +246,9 @@ def test_stats_and_a_full_queue(stepper: FakeStepper) -> None:
         while sched.stats().active != 1:
             pass
         sched.submit(_job([0]))
-        assert sched.stats() == LoadStats(active=1, queued=1, slots=1, max_queue=1)
+        # The running job holds its one prompt token (nothing generated: the step is held); the
+        # capacity is one slot of the 64-token context.
+        assert sched.stats() == LoadStats(active=1, queued=1, slots=1, max_queue=1, kv_tokens=1, kv_capacity=64)
         with pytest.raises(Overloaded):
             sched.submit(_job([0]))
     finally:
