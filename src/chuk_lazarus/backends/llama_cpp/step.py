@@ -54,9 +54,6 @@ log = logging.getLogger(__name__)
 # than of one, but with many sequences the batch is already wide and every drafted token is real work.
 # Drafts are sized so a step's decoding tokens (sampled + drafted, every sequence) stay within this.
 SPEC_TOKEN_BUDGET = 12
-# The longest pause (in steps) after drafts that missed: long enough that fresh prose drafts rarely,
-# short enough that a copy starting later in the answer is picked up within a sentence or two.
-DRAFT_PAUSE_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -82,10 +79,6 @@ class Slot:
     drafter: NgramDrafter | None = None  # the sequence's own tokens, indexed for drafting
     draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
     draft_len: int = 0  # how many to draft next: grows while drafts hold, shrinks when they miss
-    # After a draft of which nothing held, drafting pauses this many steps, doubling with each such
-    # miss in a row (up to DRAFT_PAUSE_MAX): text that does not repeat itself stops paying for drafts.
-    draft_pause: int = 0
-    draft_backoff: int = 1
     generated: int = 0
     # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
     # (the first output row of its chunk, and the prompt token each row predicts).
@@ -193,7 +186,6 @@ class LlamaStepper:
             slot.drafter = NgramDrafter(self.speculation.ngram)
             slot.drafter.extend(job.prompt_tokens)
             slot.draft_len = self.speculation.draft_max
-            slot.draft_pause, slot.draft_backoff = 0, 1
         return Placed(slot, reuse)
 
     def step(self) -> list[Sampled[Slot]]:
@@ -260,11 +252,6 @@ class LlamaStepper:
         # A copy that holds doubles the next draft; a miss shrinks it to what held, plus one.
         maximum = self.speculation.draft_max
         slot.draft_len = min(maximum, 2 * drafted) if accepted == drafted else max(1, accepted + 1)
-        if accepted:
-            slot.draft_backoff = 1
-        else:
-            slot.draft_pause = slot.draft_backoff
-            slot.draft_backoff = min(DRAFT_PAUSE_MAX, 2 * slot.draft_backoff)
         slot.draft = []
 
     def release(self, seq: Slot) -> None:
@@ -419,9 +406,6 @@ class LlamaStepper:
     def _draft(self, slot: Slot, room: int) -> list[int]:
         """Tokens to verify after this slot's sampled one: never past its `max_tokens` or its context."""
         if slot.drafter is None or room <= 0:
-            return []
-        if slot.draft_pause:
-            slot.draft_pause -= 1
             return []
         assert slot.job is not None
         left = min(
