@@ -328,7 +328,9 @@ def test_beta_query_and_headers_are_accepted(
     assert message.content
     response = httpx.post(f"{server.base_url}/v1/messages?beta=true", headers={"x-api-key": KEY,
                           "anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219"},
-                          json={"model": model, "max_tokens": 4, "messages": QUESTION, "stream": True,
+                          # Anthropic wants max_tokens above the thinking budget (a 400 otherwise); this
+                          # model cannot think, so it answers at once and stops on its own.
+                          json={"model": model, "max_tokens": 1100, "temperature": 0, "messages": QUESTION, "stream": True,
                                 "thinking": {"type": "enabled", "budget_tokens": 1024},
                                 "metadata": {"user_id": "u"}, "service_tier": "auto"}, timeout=300)  # fmt: skip
     assert response.status_code == 200 and "event: message_stop" in response.text
