@@ -9,7 +9,7 @@ A protocol supplies a `Renderer` (how events look on its wire) and nothing else.
   - the choices interleaved as they are generated (the engine delivers them on one queue);
   - the in-stream error frame for a failure after the 200;
   - cancellation when the client leaves: every unfinished choice is cancelled, streaming or not;
-  - the request's record (serving/request_context.py): the model asked for, each choice's `Finish`,
+  - the request's record (serving/request_context.py): each choice's `Finish`,
     the choices that never finished, an error after the 200 — for the access line and the metrics.
 """
 
@@ -26,7 +26,7 @@ from ..core.errors import GenerationFailed, LazarusError
 from ..core.types import Event, Finish, GenerationRequest, GenerationResult
 from ..engine.client import GenerationStream
 from .disconnect import cancel_on_disconnect
-from .request_context import RequestRecord, error_kind, note_model, record_of
+from .request_context import RequestRecord, error_kind, record_of
 from .state import config_of, engine_of
 
 log = logging.getLogger(__name__)
@@ -64,15 +64,12 @@ async def respond(
     renderer: Renderer,
     *,
     stream: bool,
-    model: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Answer one request; several (a batch of prompts) are answered as one response whose choices
-    are numbered request by request (`EngineClient.start_batch`). `model`: the name it asked for."""
+    are numbered request by request (`EngineClient.start_batch`)."""
     engine = engine_of(request)
-    record = record_of(request)
-    if model is not None:
-        note_model(model)
+    record = record_of(request)  # the model it asked for is already noted by the protocol's model check
     if isinstance(generation_request, GenerationRequest):
         generation = await engine.start(generation_request)
     else:

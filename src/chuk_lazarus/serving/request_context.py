@@ -63,10 +63,6 @@ def end(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
-def current() -> RequestRecord | None:
-    return _current.get()
-
-
 def current_request_id() -> str | None:
     record = _current.get()
     return record.request_id if record else None
@@ -88,11 +84,6 @@ def note_model(model: str) -> None:
     record = _current.get()
     if record is not None:
         record.model = model
-
-
-def request_id_of(request: Request) -> str | None:
-    record = record_of(request)
-    return record.request_id if record else None
 
 
 def error_kind(exc: BaseException) -> str:

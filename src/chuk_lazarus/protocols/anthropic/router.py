@@ -63,9 +63,7 @@ async def create_message(request: Request) -> Response:
     # Prompt-cache reads are reported where the client asked for caching, as Anthropic does.
     renderer = MessageRenderer(model=body.model, report_cache=asks_for_caching(raw))
     headers = {"request-id": request_id()}
-    return await respond(
-        request, to_generation_request(body), renderer, stream=body.stream, model=body.model, headers=headers
-    )
+    return await respond(request, to_generation_request(body), renderer, stream=body.stream, headers=headers)
 
 
 @router.post("/messages/count_tokens")

@@ -112,7 +112,7 @@ async def _reply(
     generation = to_generation(body, default_max_tokens=config_of(request).default_max_tokens)
     if empty:  # no messages / no prompt: Ollama's way of loading or unloading the model
         return JSONResponse(renderer.loaded("unload" if _is_zero(body.keep_alive) else "load"))
-    return await respond(request, generation, renderer, stream=body.stream, model=body.model)
+    return await respond(request, generation, renderer, stream=body.stream)
 
 
 def _is_zero(keep_alive: Any) -> bool:

@@ -55,7 +55,7 @@ async def chat_completions(request: Request) -> Response:
         want_logprobs=body.logprobs,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
-    return await respond(request, generation, renderer, stream=body.stream, model=body.model)
+    return await respond(request, generation, renderer, stream=body.stream)
 
 
 @router.post("/completions")
@@ -69,7 +69,7 @@ async def completions(request: Request) -> Response:
         want_logprobs=body.logprobs is not None,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
-    return await respond(request, generations, renderer, stream=body.stream, model=body.model)
+    return await respond(request, generations, renderer, stream=body.stream)
 
 
 router.include_router(responses_router)

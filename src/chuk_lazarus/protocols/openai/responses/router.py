@@ -54,7 +54,7 @@ async def create_response(request: Request) -> Response:
 
     renderer = ResponsesRenderer(draft, on_final=keep if body.store else lambda _response: None)
     try:
-        return await respond(request, generation, renderer, stream=body.stream, model=body.model)
+        return await respond(request, generation, renderer, stream=body.stream)
     except InvalidRequest as exc:  # raised before any answer: the engine's check of the request
         exc.param = wire_param(exc.param)
         raise
