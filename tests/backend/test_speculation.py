@@ -98,7 +98,13 @@ async def test_concurrent_drafted_sequences_each_get_their_own_output() -> None:
     finally:
         await engine.aclose()
     # Together, a sequence's rows can share a step with other prompts' prefill chunks: a wide batch,
-    # which llama.cpp multiplies by another kernel even for Q4_1, so logprobs move a little (measured
-    # up to 0.021 on a loaded 2-core machine) while the tokens, the output, stay each sequence's own.
+    # which llama.cpp multiplies by other kernels even for Q4_1, so logprobs move (measured up to 0.14
+    # on CI's 2-core machine, typically under 0.02) while the tokens, the output, stay each sequence's
+    # own. What the logprob check guards is the row each comes from: another sequence's row, or a
+    # drafted row read past a rejection, is off by whole nats at most positions, not by kernel noise.
     for a, b in zip(alone, together):
-        same(a, b, logprob_tolerance=0.05)
+        assert a.text == b.text
+        assert [x.token for x in a.logprobs] == [y.token for y in b.logprobs]
+        gaps = sorted(abs(x.logprob - y.logprob) for x, y in zip(a.logprobs, b.logprobs))
+        assert gaps[len(gaps) // 2] < 0.02 and gaps[-1] < 0.5, gaps[-5:]
+        assert a.finish.reason == b.finish.reason

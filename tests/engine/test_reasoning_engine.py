@@ -152,7 +152,7 @@ async def test_a_budget_alone_is_a_gate_with_a_free_answer() -> None:
     constraint = (await engine.plan(chat())).constraint
     assert constraint is not None and constraint.gate is not None
     assert (constraint.gate.budget, constraint.gate.free_answer) == (32, True)
-    assert constraint.gate.close_tokens == tuple(b"</think>")
+    assert constraint.gate.close_tokens == tuple(b"\n</think>\n\n")  # the close in its markup spacing
     request = (await engine.plan(chat(reasoning=ReasoningControl(budget_tokens=8)))).constraint
     assert request is not None and request.gate is not None and request.gate.budget == 8  # the request's wins
     assert (await engine.plan(chat(reasoning=ReasoningControl(budget_tokens=0)))).constraint is None

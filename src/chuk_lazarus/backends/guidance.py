@@ -15,6 +15,7 @@ a lazy trigger is only watched for after it, and a thinking budget closes it.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import re
 import threading
@@ -23,9 +24,10 @@ from typing import Any
 
 import llguidance
 import numpy as np
+from llguidance.gbnf_to_lark import gbnf_to_lark
 
 from ..core.errors import InvalidRequest
-from ..core.grammar import Constraint
+from ..core.grammar import Constraint, after_reasoning
 from ..core.schema import keyword_pointer
 from .reasoning_gate import GateWatch
 from .triggers import TriggerWatch
@@ -75,7 +77,7 @@ class ConstraintCompiler:
 
     def check(self, constraint: Constraint) -> None:
         """Compile `constraint` (or find it compiled); `InvalidRequest` when it cannot be enforced."""
-        self._compiled(constraint)
+        self._compiled(one_grammar(constraint))
 
     def special_token(self, tokens: list[int]) -> int | None:
         """`tokens[0]` when it is the only one and llguidance treats it as special (it cannot be text)."""
@@ -84,6 +86,7 @@ class ConstraintCompiler:
 
     def guide(self, constraint: Constraint, render: Callable[[int], bytes]) -> Guide:
         """A fresh sequence state for `constraint`; `render(token)` is a token's text, for lazy triggers."""
+        constraint = one_grammar(constraint)
         return Guide(self._compiled(constraint).deep_copy(), self, constraint, render)
 
     def digit_tokens(self) -> np.ndarray:
@@ -132,6 +135,26 @@ class ConstraintCompiler:
         if matcher.is_error():
             return explain(matcher.get_error(), constraint)
         return matcher
+
+
+_LARK_HEADER = re.compile(r"\A\s*%llguidance \{\}\s*")
+
+
+def one_grammar(constraint: Constraint) -> Constraint:
+    """A GBNF grammar that waits for the reasoning, made one lark grammar with the reasoning first, as
+    a JSON schema is (core/grammar.py `after_reasoning`): waiting outside the grammar, the model could
+    end its output inside the reasoning, before the grammar ever started (the embedded model did, on a
+    reasoning template); inside it, the end of the output is allowed only where the grammar allows it.
+    Converted by llguidance's own GBNF-to-lark translator; a grammar it cannot read stays GBNF, and
+    compiling it reports the error."""
+    gate = constraint.gate
+    if constraint.syntax != "gbnf" or gate is None or gate.in_grammar or constraint.triggers:
+        return constraint
+    try:
+        lark = _LARK_HEADER.sub("", gbnf_to_lark(constraint.grammar), count=1)
+        return after_reasoning(dataclasses.replace(constraint, grammar=lark, syntax="lark", gate=None), gate)
+    except Exception:  # noqa: BLE001 - the translator raises whatever its parse hits
+        return constraint
 
 
 def explain(error: str, constraint: Constraint) -> InvalidRequest:
@@ -328,7 +351,8 @@ class Guide:
     def _start_within(self, token: int, after: bytes) -> None:
         """The token that closed the reasoning also began the answer: a constraint that waited for
         the close reads that part (a lazy one's watch, or the grammar itself, fed as text)."""
-        if self.matcher is None:
+        after = after.lstrip(b" \t\n")  # markup spacing after the close (`</think>\n\n`), not the answer's
+        if self.matcher is None or not after:
             return
         if self.watch is not None:
             self._watch(token, after)

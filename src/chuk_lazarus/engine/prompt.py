@@ -88,7 +88,8 @@ def plan_prompt(
         if closing:  # reasoning off, and the template could not be told: an empty block closes it
             text += closing
             tokens += backend.tokenize(closing, add_special=False, parse_special=True)
-        constraint = thinking.gate(tools.constraint)
+        # A caller's GBNF grammar is the answer's constraint like any other: it waits for the reasoning.
+        constraint = thinking.gate(constraints.grammar_constraint(request, tools.constraint))
     if not tokens:
         raise InvalidRequest("the prompt is empty: it must have at least one token", param="prompt")
     max_tokens = limits.max_tokens_for(request, len(tokens), backend.info.context_length)
@@ -96,8 +97,7 @@ def plan_prompt(
         if request.response_format.schema is not None:
             check_schema(request.response_format.schema, param="response_format.json_schema.schema")
         constraints.check_schemas(request)
-        constraint = constraints.response_constraint(request.response_format)
-    constraint = constraints.grammar_constraint(request, constraint)
+        constraint = constraints.grammar_constraint(request, constraints.response_constraint(request.response_format))
     if constraint is not None:
         backend.check_constraint(constraint)  # a schema it cannot enforce is a 400 here, before any token
     return PromptPlan(

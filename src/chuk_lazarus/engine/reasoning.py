@@ -69,7 +69,11 @@ def model_reasoning(template: ChatTemplate, backend: Backend, parser: str | None
         open_text, close_text = _TAGS[fmt]
         open_marker = Marker(open_text, backend.special_token(open_text))
         close_marker = Marker(close_text, backend.special_token(close_text))
-        tokens = tuple(backend.tokenize(close_text, parse_special=True))
+        # What a spent budget writes: the close marker in the markup spacing the format's templates
+        # use (`…\n</think>\n\n`). A bare `</think>` left the embedded model ending its turn at once
+        # (an empty answer); with the spacing it goes on to answer, as after its own close.
+        closing = f"\n{close_text}\n\n" if fmt == "think_tags" else close_text
+        tokens = tuple(backend.tokenize(closing, parse_special=True))
         visible = frozenset(m.token for m in (open_marker, close_marker) if m.token is not None)
         return ModelReasoning(fmt, open_marker, close_marker, tokens, visible)
     if fmt == "harmony":

@@ -43,6 +43,18 @@ def ensure_backend() -> None:
         _backend_ready = True
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has Intel AMX tiles (Linux: the `amx_tile` flag in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
 def check_gguf_file(path: Path) -> None:
     """Fail with one clear line before llama.cpp sees a file that is not a GGUF."""
     if not path.is_file():
@@ -61,6 +73,12 @@ class LlamaModel:
         check_gguf_file(path)
         params = C.llama_model_default_params()
         params.n_gpu_layers = 0
+        if cpu_has_amx():
+            # ggml's AMX weight buffers crash in `ggml_backend_amx_mul_mat` (SIGSEGV) on a many-row
+            # batch of the embedded Q4_1 model, in llama-cpp-python 0.3.36 built on an AMX CPU (Xeon
+            # Sapphire Rapids and later). Without extra buffer types the weights stay in plain CPU
+            # buffers: the ordinary AVX-512 kernels, correct, at the cost of weight repacking.
+            params.use_extra_bufts = False
         handle = C.llama_model_load_from_file(str(path).encode(), params)
         if not handle:
             raise ModelLoadError(f"llama.cpp could not load the model (corrupt or unsupported GGUF): {path}")
