@@ -240,3 +240,41 @@ def test_openai_agents_runs_a_function_tool_streamed_and_not(server: LazarusProc
         assert kinds == ["tool_call_item", "tool_call_output_item", "message_output_item"], kinds
         assert isinstance(result.final_output, str) and result.final_output.strip()
         assert len(result.raw_responses) == 2
+
+
+@pytest.mark.usefixtures("llama_cpp_only")
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
+def test_openai_agents_loop_ends_with_an_answer_within_4_turns(server: LazarusProcess, model: str, api: str) -> None:
+    # As a user writes it: one tool, `tool_choice="required"`, nothing else. The SDK resets the tool
+    # choice to auto after the first call (`Agent.reset_tool_choice`), and the tool stays offered: the
+    # model must choose to answer once the result is back (issue 16's agent loops), not call again
+    # until `MaxTurnsExceeded`.
+    agents = pytest.importorskip("agents")
+    agents.set_tracing_disabled(True)
+    cities: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city."""
+        cities.append(city)
+        return f"It is 18 degrees and sunny in {city}."
+
+    async def run() -> Any:
+        client = openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0, timeout=300)
+        kind = agents.OpenAIResponsesModel if api == "responses" else agents.OpenAIChatCompletionsModel
+        agent = agents.Agent(
+            name="weather",
+            instructions="Answer questions about the weather.",
+            tools=[get_weather],
+            model=kind(model=model, openai_client=client),
+            model_settings=agents.ModelSettings(tool_choice="required", temperature=0, max_tokens=60),
+        )
+        try:
+            return await agents.Runner.run(agent, "What is the weather in Paris?", max_turns=4)
+        finally:
+            await client.close()
+
+    result = asyncio.run(run())
+    assert cities and all(city.strip() for city in cities)
+    assert isinstance(result.final_output, str) and result.final_output.strip()
+    assert len(result.raw_responses) <= 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -15,6 +16,7 @@ from ..engine.client import EngineClient
 from ..protocols import Protocol
 from ..protocols.base import ProtocolSpec
 from ..serving.auth import check_api_key
+from ..serving.body import with_body_schemas
 from ..serving.metrics import ServingMetrics
 from ..serving.state import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -74,6 +76,14 @@ def create_app(
     specs = sorted((_load_spec(p) for p in chosen), key=lambda s: -s.priority)
 
     app = FastAPI(title="Lazarus inference server", version=__version__, docs_url=None, redoc_url=None)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_body_schemas(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.engine = None
     app.state.metrics = None
     app.state.metrics_on = metrics

@@ -116,3 +116,34 @@ def validate_as(model: type[BaseModelT], data: dict[str, Any]) -> BaseModelT:
         param = param_path([p for p in first["loc"] if not str(p).startswith("function-")]) or None
         message = first["msg"]
         raise InvalidRequest(f"{param}: {message}" if param else message, param=param) from None
+
+
+# --- the bodies in the OpenAPI document -----------------------------------------------------------
+# Routes read their bodies themselves (above), so FastAPI does not know their shape. Each route names
+# its model with `json_body`, and `with_body_schemas` completes the generated document, so the OpenAPI
+# document at /openapi.json describes every body for client generators and fuzzers (schemathesis),
+# while parsing stays bounded and errors stay in each protocol's shape.
+_BODY_DEFS = "x-lazarus-body-schemas"  # the model's own `$defs`, moved into components by the app
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route whose JSON body is `model` (read with `read_json_object`, then
+    `validate_as`). Schema names are prefixed with the model's protocol module (`openai_Tool`,
+    `anthropic_Tool`): each protocol has models of the same name."""
+    prefix = "_".join(model.__module__.split(".")[2:-1]) or "lazarus"
+    template = f"#/components/schemas/{prefix}_{{model}}"
+    schema = model.model_json_schema(ref_template=template)
+    defs = {f"{prefix}_{name}": value for name, value in schema.pop("$defs", {}).items()}
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}, _BODY_DEFS: defs}
+
+
+def with_body_schemas(document: dict[str, Any]) -> dict[str, Any]:
+    """The generated OpenAPI `document` with each route's body models under `components.schemas`."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                schemas.update(operation.pop(_BODY_DEFS, {}))
+    return document
+

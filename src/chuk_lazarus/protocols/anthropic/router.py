@@ -21,7 +21,7 @@ from starlette.types import Scope
 
 from ...core.errors import ModelNotFound
 from ...engine.client import EngineClient
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.request_context import note_model
 from ...serving.state import engine_of
@@ -55,7 +55,7 @@ def _check_model(engine: EngineClient, model: str, *, param: str | None = None) 
         raise ModelNotFound(f"model: {model} (this server serves '{engine.model_name}')", param=param)
 
 
-@router.post("/messages")
+@router.post("/messages", openapi_extra=json_body(MessagesRequest))
 async def create_message(request: Request) -> Response:
     raw = await read_json_object(request)
     body = validate_as(MessagesRequest, raw)
@@ -66,7 +66,7 @@ async def create_message(request: Request) -> Response:
     return await respond(request, to_generation_request(body), renderer, stream=body.stream, headers=headers)
 
 
-@router.post("/messages/count_tokens")
+@router.post("/messages/count_tokens", openapi_extra=json_body(CountTokensRequest))
 async def count_tokens(request: Request) -> JSONResponse:
     engine = engine_of(request)
     body = validate_as(CountTokensRequest, await read_json_object(request))

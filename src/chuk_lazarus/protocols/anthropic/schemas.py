@@ -54,6 +54,8 @@ _BLOCK_TYPES = {"text", "tool_use", "tool_result", "thinking"}
 
 def _tag(value: Any, known: set[str]) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return "other"  # a `type` that is no string at all: the other block's own check refuses it
     if kind == "redacted_thinking":
         kind = "thinking"
     return kind if kind in known else "other"

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ...core.embedding import EmbeddingRequest
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.state import engine_of
 from . import models
 from .schemas import _Model
@@ -43,7 +43,7 @@ class LegacyEmbeddingsRequest(_Model):
     options: dict[str, Any] | None = None
 
 
-@router.post("/api/embed")
+@router.post("/api/embed", openapi_extra=json_body(EmbedRequest))
 async def embed(request: Request) -> JSONResponse:
     arrived = time.perf_counter_ns()  # Ollama's total_duration counts reading the request too
     body = validate_as(EmbedRequest, await read_json_object(request))
@@ -66,7 +66,7 @@ async def embed(request: Request) -> JSONResponse:
     )
 
 
-@router.post("/api/embeddings")
+@router.post("/api/embeddings", openapi_extra=json_body(LegacyEmbeddingsRequest))
 async def embeddings(request: Request) -> JSONResponse:
     body = validate_as(LegacyEmbeddingsRequest, await read_json_object(request))
     engine = engine_of(request)

@@ -19,7 +19,7 @@ from ... import __version__
 from ...core.errors import ModelNotFound, NotFound, UnsupportedFeature
 from ...core.types import GenerationRequest
 from ...engine.client import EngineClient
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from . import models
@@ -65,7 +65,7 @@ async def ps(request: Request) -> JSONResponse:
     return JSONResponse({"models": [models.ps_entry(engine_of(request))]})
 
 
-@router.post("/api/show")
+@router.post("/api/show", openapi_extra=json_body(ModelRequest))
 async def show(request: Request) -> JSONResponse:
     engine = engine_of(request)
     body = validate_as(ModelRequest, await read_json_object(request))
@@ -76,14 +76,14 @@ async def show(request: Request) -> JSONResponse:
 # ---- generation -----------------------------------------------------------------------------------
 
 
-@router.post("/api/chat")
+@router.post("/api/chat", openapi_extra=json_body(ChatRequest))
 async def chat(request: Request) -> Response:
     arrived = time.perf_counter_ns()  # Ollama's total_duration counts reading the request too
     body = validate_as(ChatRequest, await read_json_object(request))
     return await _reply(request, "chat", body, arrived, chat_to_generation, empty=not body.messages)
 
 
-@router.post("/api/generate")
+@router.post("/api/generate", openapi_extra=json_body(GenerateRequest))
 async def generate(request: Request) -> Response:
     arrived = time.perf_counter_ns()
     body = validate_as(GenerateRequest, await read_json_object(request))
@@ -126,7 +126,7 @@ def _is_zero(keep_alive: Any) -> bool:
 # ---- what a one-model server does not do ----------------------------------------------------------
 
 
-@router.post("/api/pull")
+@router.post("/api/pull", openapi_extra=json_body(ModelRequest))
 async def pull(request: Request) -> Response:
     engine = engine_of(request)
     body = validate_as(ModelRequest, await read_json_object(request))
@@ -141,7 +141,7 @@ async def pull(request: Request) -> Response:
     raise UnsupportedFeature(_one_model(engine, f"cannot pull '{target}'"), param="model")
 
 
-@router.post("/api/push")
+@router.post("/api/push", openapi_extra=json_body(ModelRequest))
 async def push(request: Request) -> Response:
     engine = engine_of(request)
     body = validate_as(ModelRequest, await read_json_object(request))
@@ -156,7 +156,7 @@ async def create(request: Request) -> Response:
     raise UnsupportedFeature(_one_model(engine, "creating models is not supported"))
 
 
-@router.post("/api/copy")
+@router.post("/api/copy", openapi_extra=json_body(CopyRequest))
 async def copy(request: Request) -> Response:
     engine = engine_of(request)
     body = validate_as(CopyRequest, await read_json_object(request))
@@ -167,7 +167,7 @@ async def copy(request: Request) -> Response:
     raise UnsupportedFeature(_one_model(engine, "copying models is not supported"), param="destination")
 
 
-@router.delete("/api/delete")
+@router.delete("/api/delete", openapi_extra=json_body(ModelRequest))
 async def delete(request: Request) -> Response:
     engine = engine_of(request)
     body = validate_as(ModelRequest, await read_json_object(request))

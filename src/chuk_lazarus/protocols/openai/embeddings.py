@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 
 from ...core.embedding import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from ...core.errors import InvalidRequest, ModelNotFound
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.request_context import note_model
 from ...serving.state import engine_of
 
@@ -92,7 +92,7 @@ def render(result: EmbeddingResult, *, model: str, encoding_format: str) -> dict
     }
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=json_body(EmbeddingsRequest))
 async def embeddings(request: Request) -> JSONResponse:
     body = validate_as(EmbeddingsRequest, await read_json_object(request))
     note_model(body.model)

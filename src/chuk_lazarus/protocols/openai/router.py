@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.pipeline import respond
 from ...serving.state import config_of, engine_of
 from .checks import check_model
@@ -45,7 +45,7 @@ async def get_model(request: Request, model_id: str) -> JSONResponse:
     )
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=json_body(ChatCompletionRequest))
 async def chat_completions(request: Request) -> Response:
     body = validate_as(ChatCompletionRequest, await read_json_object(request))
     check_model(engine_of(request), body.model, param="model")
@@ -58,7 +58,7 @@ async def chat_completions(request: Request) -> Response:
     return await respond(request, generation, renderer, stream=body.stream)
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=json_body(CompletionRequest))
 async def completions(request: Request) -> Response:
     body = validate_as(CompletionRequest, await read_json_object(request))
     check_model(engine_of(request), body.model, param="model")

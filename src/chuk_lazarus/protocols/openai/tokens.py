@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ...core.errors import InvalidRequest
-from ...serving.body import read_json_object, validate_as
+from ...serving.body import json_body, read_json_object, validate_as
 from ...serving.state import engine_of
 from .schemas import ChatCompletionRequest, Message, Tool, _Model, to_generation_request
 
@@ -43,7 +43,7 @@ class DetokenizeRequest(_Model):
     tokens: list[int]
 
 
-@router.post("/tokenize")
+@router.post("/tokenize", openapi_extra=json_body(TokenizeRequest))
 async def tokenize(request: Request) -> JSONResponse:
     engine = engine_of(request)
     body = validate_as(TokenizeRequest, await read_json_object(request))
@@ -63,7 +63,7 @@ async def tokenize(request: Request) -> JSONResponse:
     return JSONResponse({"tokens": [{"id": t, "piece": _piece(p)} for t, p in zip(tokens, pieces)]})
 
 
-@router.post("/detokenize")
+@router.post("/detokenize", openapi_extra=json_body(DetokenizeRequest))
 async def detokenize(request: Request) -> JSONResponse:
     body = validate_as(DetokenizeRequest, await read_json_object(request))
     return JSONResponse({"content": await engine_of(request).detokenize(body.tokens)})

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ....core.errors import InvalidRequest
-from ....serving.body import read_json_object, validate_as
+from ....serving.body import json_body, read_json_object, validate_as
 from ....serving.pipeline import respond
 from ....serving.state import config_of, engine_of
 from ..checks import check_model
@@ -33,7 +33,7 @@ from .store import StoredResponse, store_of
 router = APIRouter(prefix="/responses")
 
 
-@router.post("")
+@router.post("", openapi_extra=json_body(ResponsesRequest))
 async def create_response(request: Request) -> Response:
     body = validate_as(ResponsesRequest, await read_json_object(request))
     refuse_unsupported(body)
