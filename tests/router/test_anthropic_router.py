@@ -394,6 +394,10 @@ async def test_tool_result_round_trip_conversion() -> None:
         (request(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "web_search_20250305"),
         (request(tools=[{"name": "t", "input_schema": {"type": "array"}}]), "object"),
         (request(messages=[{"role": "user", "content": [{"type": "tool_use", "name": "x"}]}]), "id"),
+        # A block `type` that is no string (found by schemathesis: it was a 500), in messages and results.
+        (request(messages=[{"role": "user", "content": [{"type": {}}]}]), "messages[0].content"),
+        (request(messages=[{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": ["text"]}]}]}]), "messages[0].content"),
     ],
 )  # fmt: skip
 async def test_bad_requests_are_invalid_request_errors(body: dict[str, Any], fragment: str) -> None:
