@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import re
 import threading
@@ -140,6 +141,13 @@ class ConstraintCompiler:
 _LARK_HEADER = re.compile(r"\A\s*%llguidance \{\}\s*")
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _gbnf_as_lark(grammar: str) -> str:
+    """The translation, once per grammar text: `one_grammar` runs at planning and again when the
+    worker thread admits the sequence, and an agent repeats its grammar on every request."""
+    return _LARK_HEADER.sub("", gbnf_to_lark(grammar), count=1)
+
+
 def one_grammar(constraint: Constraint) -> Constraint:
     """A GBNF grammar that waits for the reasoning, made one lark grammar with the reasoning first, as
     a JSON schema is (core/grammar.py `after_reasoning`): waiting outside the grammar, the model could
@@ -151,7 +159,7 @@ def one_grammar(constraint: Constraint) -> Constraint:
     if constraint.syntax != "gbnf" or gate is None or gate.in_grammar or constraint.triggers:
         return constraint
     try:
-        lark = _LARK_HEADER.sub("", gbnf_to_lark(constraint.grammar), count=1)
+        lark = _gbnf_as_lark(constraint.grammar)
         return after_reasoning(dataclasses.replace(constraint, grammar=lark, syntax="lark", gate=None), gate)
     except Exception:  # noqa: BLE001 - the translator raises whatever its parse hits
         return constraint
