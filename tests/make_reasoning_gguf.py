@@ -29,6 +29,25 @@ REASONING_TEMPLATE = (
     "{%- endif %}"
 )
 
+# gpt-oss's harmony format, shaped like its template (a system message naming the channels, earlier
+# reasoning as an analysis message, answers as final ones; the generation prompt `<|start|>assistant`).
+# SmolLM2's vocabulary has no harmony tokens, so the markup is plain text to this model.
+HARMONY_TEMPLATE = (
+    "{{- '<|start|>system<|message|>You are a helpful assistant.\\nReasoning: ' + (reasoning_effort or 'medium')"
+    " + '\\n# Valid channels: analysis, final.<|end|>' }}"
+    "{%- for message in messages %}"
+    "{%- if message.role == 'assistant' %}"
+    "{%- if message.thinking %}"
+    "{{- '<|start|>assistant<|channel|>analysis<|message|>' + message.thinking + '<|end|>' }}"
+    "{%- endif %}"
+    "{{- '<|start|>assistant<|channel|>final<|message|>' + (message.content or '') + '<|end|>' }}"
+    "{%- else %}"
+    "{{- '<|start|>' + message.role + '<|message|>' + (message.content or '') + '<|end|>' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start|>assistant' }}{%- endif %}"
+)
+
 
 def write_reasoning_gguf(path: Path, *, template: str = REASONING_TEMPLATE) -> Path:
     """The shipped embedded GGUF with `template` as its chat template, at `path` (written atomically)."""

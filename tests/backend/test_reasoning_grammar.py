@@ -13,7 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from chuk_lazarus.backends.guidance import ConstraintCompiler, Guide
-from chuk_lazarus.core.grammar import Constraint, Marker, ReasoningGate, after_reasoning, schema_constraint
+from chuk_lazarus.core.grammar import (
+    Constraint,
+    HarmonyMarkup,
+    Marker,
+    ReasoningGate,
+    after_reasoning,
+    schema_constraint,
+)
 from chuk_lazarus.core.types import LazyTrigger, ToolDefinition
 from chuk_lazarus.tools.grammar import tool_call_constraint
 from chuk_lazarus.tools.hermes import HermesParser
@@ -175,3 +182,70 @@ def test_a_stray_trigger_of_laziness_is_literal_text(compiler: ConstraintCompile
     lazy = Constraint('start: "e" /[a-z]{0,3}/', triggers=(LazyTrigger("e"),))
     guide = guide_for(compiler, model, after_reasoning(lazy, gate(model)))
     assert text(model, write(model, guide, ("every eel</think>"))) == "every eel</think>"
+
+
+# gpt-oss harmony: the reasoning is an analysis message, the answer a final one. SmolLM2 has no harmony
+# tokens, so its markup is text here (the e2e test serves it so); one test stands `<|im_end|>` in for a
+# special `<|end|>`.
+H_OPEN = Marker("<|channel|>analysis<|message|>")
+H_CLOSING = "<|end|><|start|>assistant<|channel|>final<|message|>"
+
+
+def harmony_gate(model: object, compiler: ConstraintCompiler, *, budget: int | None = None, end: str = "<|end|>") -> ReasoningGate:
+    end_marker = Marker(end, compiler.special_token(tokens_of(model, end)))
+    markup = HarmonyMarkup(Marker("<|start|>"), Marker("<|channel|>"), Marker("<|message|>"), end_marker, Marker("<|constrain|>"))
+    closing = tokens_of(model, H_CLOSING.replace("<|end|>", end))
+    return ReasoningGate(H_OPEN, end_marker, False, budget, tuple(closing), harmony=markup)
+
+
+def test_harmony_reasoning_is_an_analysis_message_and_the_answer_a_final_one(
+    compiler: ConstraintCompiler, model: object
+) -> None:
+    constraint = after_reasoning(schema_constraint(SCHEMA, param="x"), harmony_gate(model, compiler))
+    wanted = "<|channel|>analysis<|message|>" + FREE + H_CLOSING + '{"a":5}'
+    guide = guide_for(compiler, model, constraint)
+    assert text(model, write(model, guide, wanted)) == wanted
+    assert guide.matcher is not None and guide.matcher.is_accepting()
+    direct = guide_for(compiler, model, constraint)  # no analysis: the final message at once
+    wanted = '<|channel|>final <|constrain|>json<|message|>{"a":6}'
+    assert text(model, write(model, direct, wanted)) == wanted
+    # The JSON is the final message's, not the analysis's: an answer without its header is refused.
+    bare = guide_for(compiler, model, constraint)
+    assert text(model, write(model, bare, '{"a":7}')) == ""
+    after_end = guide_for(compiler, model, constraint)
+    written = text(model, write(model, after_end, '<|channel|>analysis<|message|>ok<|end|>{"a":8}'))
+    # After the analysis's end the next header is forced, and the answer is refused until it is out.
+    assert written == "<|channel|>analysis<|message|>ok<|end|><|start|>assistant<|channel|>final"
+
+
+@pytest.mark.parametrize("fast_forward", [True, False])
+def test_a_harmony_budget_writes_the_end_and_the_final_header(
+    compiler: ConstraintCompiler, model: object, fast_forward: bool
+) -> None:
+    constraint = after_reasoning(schema_constraint(SCHEMA, param="x"), harmony_gate(model, compiler, budget=4))
+    guide = guide_for(compiler, model, constraint)
+    header = "<|channel|>analysis<|message|>"
+    out = write(model, guide, header + "I will keep thinking about this for a very long time", fast_forward=fast_forward)
+    written = text(model, out)
+    assert written.startswith(header) and written.endswith(H_CLOSING)
+    reasoning = written[len(header) : -len(H_CLOSING)]
+    assert reasoning == text(model, tokens_of(model, reasoning)) and len(tokens_of(model, reasoning)) == 4
+    assert guide.gate is not None and guide.gate.done
+    assert not guide.closing
+    assert text(model, write(model, guide, '{"a":9}')) == '{"a":9}'
+    free = guide_for(compiler, model, after_reasoning(None, harmony_gate(model, compiler, budget=2)))
+    out = write(model, free, header + "one two three four", fast_forward=fast_forward)
+    # The whole header is written even where nothing holds the answer, which then goes on freely.
+    assert text(model, out) == header + "one two" + H_CLOSING + " three four"
+    assert not free.closing and not free.enabled
+
+
+def test_a_special_harmony_end_is_named_by_id(compiler: ConstraintCompiler, model: object) -> None:
+    gate = harmony_gate(model, compiler, budget=3, end="<|im_end|>")
+    assert gate.close.token is not None
+    constraint = after_reasoning(schema_constraint(SCHEMA, param="x"), gate)
+    assert f"<[{gate.close.token}]>" in constraint.grammar
+    guide = guide_for(compiler, model, constraint)
+    out = write(model, guide, "<|channel|>analysis<|message|>free text that goes on and on")
+    assert gate.close.token in out and text(model, out).endswith("<|start|>assistant<|channel|>final<|message|>")
+    assert text(model, write(model, guide, '{"a":1}')) == '{"a":1}'

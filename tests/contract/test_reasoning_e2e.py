@@ -54,17 +54,17 @@ WEATHER_TOOL = {
 }
 
 
-def reasoning_folder(source: Path, target: Path) -> Path:
-    """The safetensors folder with the reasoning template: weights linked, the template replaced."""
+def reasoning_folder(source: Path, target: Path, *, template: str = REASONING_TEMPLATE) -> Path:
+    """The safetensors folder with a reasoning template: weights linked, the template replaced."""
     target.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
         if item.name in ("tokenizer_config.json", "chat_template.jinja", "chat_template.json"):
             continue
         (target / item.name).symlink_to(item.resolve())
     config = json.loads((source / "tokenizer_config.json").read_text(encoding="utf-8"))
-    config["chat_template"] = REASONING_TEMPLATE
+    config["chat_template"] = template
     (target / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    (target / "chat_template.jinja").write_text(REASONING_TEMPLATE, encoding="utf-8")
+    (target / "chat_template.jinja").write_text(template, encoding="utf-8")
     return target
 
 

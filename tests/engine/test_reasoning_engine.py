@@ -166,3 +166,24 @@ async def test_a_lazy_tool_grammar_waits_for_the_close_marker() -> None:
     assert constraint is not None and constraint.triggers and constraint.gate is not None
     assert not constraint.gate.in_grammar and not constraint.gate.opened  # Qwen 3 lets the model open it
     assert constraint.grammar.startswith("start:")  # the tool grammar as it was
+
+
+GPT_OSS = (Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "gpt_oss.jinja").read_text()
+
+
+async def test_gpt_oss_holds_the_final_message_to_the_schema() -> None:
+    engine = engine_for(GPT_OSS, reasoning_budget=16)
+    assert engine.reasoning_format == "harmony"
+    plan = await engine.plan(chat(response_format=ResponseFormat("json_schema", SCHEMA)))
+    assert plan.text.endswith("<|start|>assistant")  # the prompt opens no analysis
+    constraint = plan.constraint
+    assert constraint is not None and constraint.gate is not None and constraint.gate.harmony is not None
+    assert constraint.gate.in_grammar and not constraint.gate.opened and constraint.gate.budget == 16
+    assert constraint.grammar.startswith('start: "<|channel|>" "analysis" "<|message|>" lzreason')
+    assert 'lzfinal: "<|channel|>" "final"' in constraint.grammar and "lzanswer: %json" in constraint.grammar
+    # A spent budget ends the analysis and opens the final message (the scripted vocabulary is bytes).
+    assert constraint.gate.close_tokens == tuple(b"<|end|><|start|>assistant<|channel|>final<|message|>")
+    # Told to reason little, gpt-oss still writes its channels: the answer waits for the final one.
+    low = await engine.plan(chat(response_format=ResponseFormat("json_schema", SCHEMA), reasoning=ReasoningControl(enabled=False)))
+    assert low.constraint is not None and low.constraint.gate is not None and low.constraint.gate.harmony is not None
+    assert not low.text.rstrip().endswith("<|end|>")  # no empty analysis was written into the prompt

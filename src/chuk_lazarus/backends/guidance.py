@@ -292,6 +292,8 @@ class Guide:
         if self.reasoning:
             self._reason(token)
             return
+        if self.closing:  # the rest of what a spent budget writes, after its close marker
+            self._next_closing(token)
         if self.matcher is None:
             return
         if self.watch is not None:
@@ -338,23 +340,28 @@ class Guide:
         """A token before or inside the reasoning: the gate's watch reads it, and a grammar that holds
         the reasoning too consumes it; the budget, once spent, queues the close marker."""
         assert self.gate is not None
+        was_done = self.gate.done
         if self.closing:
-            if token != self.closing[0]:  # cannot happen: the mask allowed nothing else
-                self.closing = []
-            else:
-                self.closing.pop(0)
+            self._next_closing(token)
         self.gate.feed(token, self.render(token))
         matcher = self.matcher if self.gate.gate.in_grammar else None
         if matcher is not None and (not matcher.consume_token(token) or matcher.is_error()):
             self._drop(f"the constraint failed inside the reasoning: {matcher.get_error()}")
-        if self.gate.done:
-            self.closing = []
+        if self.gate.done and not was_done:
+            # What the budget writes after the close marker stays to be written (gpt-oss's final
+            # header, `<|start|>assistant<|channel|>final<|message|>`, follows its `<|end|>`).
             if self.gate.gate.free_answer:
                 self.matcher = None  # only the budget was asked for: the answer is free
             elif self.gate.after and not self.gate.gate.in_grammar:
                 self._start_within(token, self.gate.after)
         elif self.gate.over_budget and not self.closing:
             self.closing = list(self.gate.gate.close_tokens)
+
+    def _next_closing(self, token: int) -> None:
+        if token != self.closing[0]:  # cannot happen: the mask allowed nothing else
+            self.closing = []
+        else:
+            self.closing.pop(0)
 
     def _start_within(self, token: int, after: bytes) -> None:
         """The token that closed the reasoning also began the answer: a constraint that waited for

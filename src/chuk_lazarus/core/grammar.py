@@ -45,6 +45,18 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class HarmonyMarkup:
+    """gpt-oss's message markup, each part as this model writes it (its special token where it is
+    one): `<|channel|>analysis<|message|>…<|end|><|start|>assistant<|channel|>final<|message|>…`."""
+
+    start: Marker
+    channel: Marker
+    message: Marker
+    end: Marker
+    constrain: Marker
+
+
+@dataclass(frozen=True)
 class ReasoningGate:
     """The reasoning a constraint must leave free: the constraint applies from its close marker on.
 
@@ -54,7 +66,9 @@ class ReasoningGate:
     grammar text starts with the reasoning (`after_reasoning`), so the token that closes it cannot run
     on into the answer; otherwise (a lazy tool grammar, a GBNF grammar) the constraint waits for the
     close marker before it starts. `free_answer`: nothing constrains the answer (only a budget was
-    asked for): past the close the output is free."""
+    asked for): past the close the output is free. `harmony`: the model writes gpt-oss messages, so
+    the reasoning is an analysis message (`open` its header, `close` its end) and the answer a final
+    one, whose header the grammar writes before the answer's own rules."""
 
     open: Marker
     close: Marker
@@ -63,6 +77,7 @@ class ReasoningGate:
     close_tokens: tuple[int, ...] = ()
     in_grammar: bool = False
     free_answer: bool = False
+    harmony: HarmonyMarkup | None = None
 
 
 @dataclass(frozen=True)
@@ -163,10 +178,25 @@ def after_reasoning(answer: Constraint | None, gate: ReasoningGate) -> Constrain
         reasoning = f"lzreason: LZREASON {gate.close.term()}\nLZREASON: {_REASONING_TEXT}"
     else:
         reasoning = f"lzreason[suffix={lark_literal(gate.close.text)}]: {_REASONING_TEXT}"
-    if gate.opened:
+    if gate.harmony is not None:
+        start = _harmony_start(gate.harmony)
+    elif gate.opened:
         start = "start: lzreason lzsep lzanswer"
     else:
         start = f"start: lzsep {gate.open.term()} lzreason lzsep lzanswer | lzanswer"
     grammar = f"{start}\n{reasoning}\nlzsep: {_SPACING}\n{body}"
     gate = replace(gate, in_grammar=True, free_answer=answer is None)
     return Constraint(grammar, schemas=schemas, param=param, gate=gate)
+
+
+def _harmony_start(markup: HarmonyMarkup) -> str:
+    """gpt-oss: an analysis message (the reasoning), then the final message holding the answer, or the
+    final message at once. The generation prompt wrote the first `<|start|>assistant`; a final message
+    may say what it is constrained to (` <|constrain|>json`, as harmony's structured outputs do)."""
+    channel, message = markup.channel.term(), markup.message.term()
+    return (
+        f'start: {channel} "analysis" {message} lzreason {markup.start.term()} "assistant" lzfinal lzanswer'
+        " | lzfinal lzanswer\n"
+        f'lzfinal: {channel} "final" lzconstrain? {message}\n'
+        f'lzconstrain: " " {markup.constrain.term()} /[a-z]+/'
+    )

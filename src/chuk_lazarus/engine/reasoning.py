@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend
-from ..core.grammar import Constraint, Marker, ReasoningGate, after_reasoning
+from ..core.grammar import Constraint, HarmonyMarkup, Marker, ReasoningGate, after_reasoning
 from ..core.types import GenerationRequest
 from ..tools.reasoning import (
     H_CALL,
@@ -42,7 +42,10 @@ from ..tools.reasoning import (
 from .templates import ChatTemplate
 
 _TAGS = {"think_tags": (THINK_OPEN, THINK_CLOSE), "mistral": (MISTRAL_OPEN, MISTRAL_CLOSE)}
-_HARMONY_MARKUP = (H_START, H_CHANNEL, H_MESSAGE, H_END, H_CALL, H_RETURN, "<|constrain|>")
+H_CONSTRAIN = "<|constrain|>"
+_HARMONY_MARKUP = (H_START, H_CHANNEL, H_MESSAGE, H_END, H_CALL, H_RETURN, H_CONSTRAIN)
+# What a spent budget writes on gpt-oss: the analysis message's end and the final message's header.
+_HARMONY_CLOSING = f"{H_END}{H_START}assistant{H_CHANNEL}final{H_MESSAGE}"
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,13 @@ class ModelReasoning:
     """The loaded model's reasoning format and its markers as this model's tokens."""
 
     format: ReasoningFormat
-    open: Marker | None = None  # the tag formats' markers (None for harmony and none)
+    open: Marker | None = None  # the reasoning's markers (harmony: the analysis header and its end)
     close: Marker | None = None
     close_tokens: tuple[int, ...] = ()
     # Special tokens of the format's markup: written out into the output text, so that the splitter
     # sees them even where they are control tokens (which otherwise add no text).
     visible: frozenset[int] = frozenset()
+    harmony: HarmonyMarkup | None = None  # gpt-oss's markup, for a constraint's grammar
 
     @property
     def thinks(self) -> bool:
@@ -75,10 +79,22 @@ def model_reasoning(template: ChatTemplate, backend: Backend, parser: str | None
         closing = f"\n{close_text}\n\n" if fmt == "think_tags" else close_text
         tokens = tuple(backend.tokenize(closing, parse_special=True))
         visible = frozenset(m.token for m in (open_marker, close_marker) if m.token is not None)
-        return ModelReasoning(fmt, open_marker, close_marker, tokens, visible)
+        return ModelReasoning(fmt, open_marker, close_marker, tokens, visible=visible)
     if fmt == "harmony":
-        ids = (backend.special_token(text) for text in _HARMONY_MARKUP)
-        return ModelReasoning(fmt, visible=frozenset(t for t in ids if t is not None))
+        markers = {text: Marker(text, backend.special_token(text)) for text in _HARMONY_MARKUP}
+        markup = HarmonyMarkup(
+            markers[H_START], markers[H_CHANNEL], markers[H_MESSAGE], markers[H_END], markers[H_CONSTRAIN]
+        )
+        # The analysis header is several tokens: the gate matches it as text (special tokens are
+        # rendered for it), and its end by the `<|end|>` token.
+        return ModelReasoning(
+            fmt,
+            open=Marker(f"{H_CHANNEL}analysis{H_MESSAGE}"),
+            close=markers[H_END],
+            close_tokens=tuple(backend.tokenize(_HARMONY_CLOSING, parse_special=True)),
+            harmony=markup,
+            visible=frozenset(m.token for m in markers.values() if m.token is not None),
+        )
     return ModelReasoning(fmt)
 
 
@@ -105,11 +121,17 @@ class ReasoningPlan:
     def gate(self, answer: Constraint | None) -> Constraint | None:
         """The output constraint with the reasoning left free before it, and the budget enforced."""
         model = self.model
-        if self.disabled or model.open is None or model.close is None or not model.close_tokens:
-            return answer  # harmony and plain models: the constraint as it is (see README)
+        if model.open is None or model.close is None or not model.close_tokens:
+            return answer  # a model that does not reason: the constraint as it is
+        if self.disabled and model.harmony is None:
+            return answer  # the reasoning was closed in the prompt
         if answer is None and self.budget is None:
             return None
-        gate = ReasoningGate(model.open, model.close, self.opened, self.budget, model.close_tokens)
+        # gpt-oss writes its messages' markup whether or not it was told to reason little: its
+        # constraint always starts at the final message (what it still reasons is dropped).
+        gate = ReasoningGate(
+            model.open, model.close, self.opened, self.budget, model.close_tokens, harmony=model.harmony
+        )
         return after_reasoning(answer, gate)
 
 
@@ -146,8 +168,8 @@ def after_render(
     """Where the rendered `prompt` leaves the output, and the text to append to it: when reasoning is
     off but the template was not told (it reads no `enable_thinking`), an empty reasoning block."""
     model = plan.model
-    if model.open is None or model.close is None or not generation_prompt:
-        return plan, ""
+    if model.open is None or model.close is None or model.harmony is not None or not generation_prompt:
+        return plan, ""  # (gpt-oss's prompt never opens its analysis, nor can it close one)
     opened = prompt_opens_reasoning(model.format, prompt)
     if not plan.disabled:
         return dataclasses.replace(plan, opened=opened), ""

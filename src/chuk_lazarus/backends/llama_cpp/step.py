@@ -174,7 +174,9 @@ class LlamaStepper:
             guide = None
             if job.constraint is not None:
                 assert self.constraints is not None, "a constrained job reached a stepper without a compiler"
-                guide = self.constraints.guide(job.constraint, self.model.piece)
+                # Special tokens written out, as the transformers vocabulary renders them: a reasoning
+                # gate matches markup such as gpt-oss's `<|channel|>…` as text.
+                guide = self.constraints.guide(job.constraint, self._rendered)
             slot.sampler = SequenceSampler(self.model.n_vocab, job.sampling, guide)
         slot.job = job
         slot.pending = list(job.prompt_tokens[reuse:])
@@ -284,6 +286,9 @@ class LlamaStepper:
         return self.model.piece(token)
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _rendered(self, token: int) -> bytes:
+        return self.model.piece(token, special=True)
 
     def _reuse(self, slot: Slot, reuse: int, source: Slot | None) -> int:
         """Make `slot`'s memory hold the first `reuse` prompt tokens; how many it really holds."""
