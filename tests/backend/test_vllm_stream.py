@@ -17,7 +17,7 @@ from chuk_lazarus.backends.vllm.loading import parse_engine_args, split_engine_a
 from chuk_lazarus.backends.vllm.mapping import grammar_for, prompt_raw_logprobs, raw_logprob, sampling_kwargs
 from chuk_lazarus.backends.vllm.stream import JobRunner
 from chuk_lazarus.core.errors import GenerationFailed, InvalidRequest, Overloaded
-from chuk_lazarus.core.grammar import Constraint
+from chuk_lazarus.core.grammar import Constraint, Marker, ReasoningGate, after_reasoning
 from chuk_lazarus.core.types import LazyTrigger, SamplingParams
 
 EOS = 2
@@ -61,6 +61,16 @@ def test_a_constraint_is_passed_as_its_grammar_text_but_a_lazy_one_is_not() -> N
     lazy = Constraint("start: x", triggers=(LazyTrigger(literal="<tool_call>"),))
     assert grammar_for(job_with(constraint=lazy)) is None
     assert grammar_for(job_with()) is None
+
+
+def test_after_a_reasoning_the_grammar_holds_the_answer_and_a_budget_alone_is_not_passed() -> None:
+    gate = ReasoningGate(Marker("<think>"), Marker("</think>"), opened=True, budget=8, close_tokens=(1, 2))
+    schema = after_reasoning(Constraint('start: %json{"type": "object"}'), gate)
+    assert grammar_for(job_with(constraint=schema)) == schema.grammar  # the reasoning rule first
+    gbnf = after_reasoning(Constraint('root ::= "yes" | "no"', syntax="gbnf"), gate)
+    text = grammar_for(job_with(constraint=gbnf))
+    assert text is not None and text.startswith("start: lzreason") and "yes" in text  # made one lark grammar
+    assert grammar_for(job_with(constraint=after_reasoning(None, gate))) is None  # only a budget
 
 
 @dataclass

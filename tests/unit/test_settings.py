@@ -189,6 +189,7 @@ def test_all_flags_parse() -> None:
         (["--engine-arg", "swap_space"], "--engine-arg"),
         (["--engine-arg", "enforce_eager=true"], "--engine-arg"),  # not with --backend vllm
         (["--backend", "vllm", "--engine-arg", "max_num_seqs=8"], "--engine-arg"),  # that is --parallel
+        (["--backend", "vllm", "--reasoning-budget", "64"], "--reasoning-budget"),  # vLLM would not keep it
     ],
 )
 @pytest.mark.parametrize("entry", ["lazarus", "lazarus-serve"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 ReasoningParser = Literal["auto", "think_tags", "mistral", "harmony", "none"]
 BackendName = Literal["auto", "llama.cpp", "transformers", "vllm"]
@@ -103,6 +103,14 @@ class ModelSettings(BaseModel):
                                     "shipped inside a model repo")  # fmt: skip
     allow_pickle: bool = Field(False, description="transformers backend: load .bin/.pt checkpoints "
                                "(pickle can run code); safetensors only otherwise")  # fmt: skip
+
+    @field_validator("reasoning_budget")
+    @classmethod
+    def _budget_needs_our_sampler(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # The budget is enforced by our sampler writing the close marker; vLLM samples on its own.
+        if value is not None and info.data.get("backend") == "vllm":
+            raise ValueError("the vllm backend does not enforce a thinking budget (llama.cpp and transformers do)")
+        return value
 
     @field_validator("engine_arg", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..base import BackendJob, RawLogprob
+from ..guidance import one_grammar
 
 
 class LogprobLike(Protocol):
@@ -62,11 +63,18 @@ def sampling_kwargs(job: BackendJob, *, stop_token_ids: Iterable[int]) -> dict[s
 
 def grammar_for(job: BackendJob) -> str | None:
     """The grammar text for vLLM's `StructuredOutputsParams(grammar=…)`, or None: no constraint, or a
-    lazy one (not enforceable in vLLM; see the module docstring)."""
+    lazy one (not enforceable in vLLM; see the module docstring), or only a thinking budget (vLLM runs
+    the grammar, not our budget, which needs the sampler to write the close marker).
+
+    A constraint after a model's reasoning is one grammar with the free reasoning first (core/grammar.py
+    `after_reasoning`), so vLLM holds the answer, not the reasoning, to it; a GBNF grammar is made one
+    too (`one_grammar`), as the other backends compile it."""
     constraint = job.constraint
     if constraint is None or constraint.triggers:
         return None
-    return constraint.grammar
+    if constraint.gate is not None and constraint.gate.free_answer:
+        return None
+    return one_grammar(constraint).grammar
 
 
 def raw_logprob(entry: Mapping[int, LogprobLike], token: int, top_n: int) -> RawLogprob:
