@@ -17,13 +17,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import jsonschema
 import openai
 import pytest
 
 from tests.contract.server import LazarusProcess
-from tests.contract.test_reasoning_e2e import CITY, QUESTION, WEATHER_TOOL, reasoning_folder, reasoning_of
-from tests.make_reasoning_gguf import HARMONY_TEMPLATE, write_reasoning_gguf
+from tests.contract.test_reasoning_e2e import CITY, QUESTION, reasoning_of, required_weather_call, serve_with_template
+from tests.make_reasoning_gguf import HARMONY_TEMPLATE
 
 pytestmark = [
     pytest.mark.contract,
@@ -40,16 +41,8 @@ MARKUP = ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<
 @pytest.fixture(scope="module")
 def server(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LazarusProcess]:
     root = tmp_path_factory.mktemp("harmony-model")
-    if backend == "llama.cpp":
-        model = write_reasoning_gguf(root / "smollm2-harmony.gguf", template=HARMONY_TEMPLATE)
-        extra: list[str] = []
-    else:
-        source = request.getfixturevalue("smollm2_hf_folder")
-        model = reasoning_folder(source, root / "smollm2-harmony", template=HARMONY_TEMPLATE)
-        extra = ["--backend", backend]
-    process = LazarusProcess(
-        [*extra, "--model", str(model), "--served-model-name", MODEL, "--protocols", "openai,anthropic",
-         "--parallel", "2", "--reasoning-budget", str(BUDGET), "--temperature", "0"]  # fmt: skip
+    process = serve_with_template(
+        backend, request, root, name=MODEL, template=HARMONY_TEMPLATE, protocols="openai,anthropic", budget=BUDGET
     )
     yield process
     process.stop()
@@ -63,8 +56,6 @@ def client(server: LazarusProcess) -> openai.OpenAI:
 @pytest.fixture(scope="module")
 def nudge(server: LazarusProcess) -> dict[str, Any]:
     """A logit bias that makes the model open an analysis message (request fields to add)."""
-    import httpx
-
     tokens = httpx.post(f"{server.base_url}/tokenize", json={"content": "analysis"}, timeout=30).json()["tokens"]
     assert len(tokens) == 1
     return {"logit_bias": {str(tokens[0]): 2}}
@@ -133,19 +124,7 @@ def test_a_budget_alone_ends_the_analysis(client: openai.OpenAI, nudge: dict[str
 
 
 def test_a_required_tool_call_after_the_analysis_parses_as_a_tool_call(client: openai.OpenAI, nudge: dict[str, Any]) -> None:
-    response = client.chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-        max_tokens=120,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
-        tool_choice="required",
-        **nudge,
-    )
-    choice = response.choices[0]
-    assert choice.finish_reason == "tool_calls"
-    calls = choice.message.tool_calls or []
-    assert [call.function.name for call in calls][:1] == ["get_weather"]  # type: ignore[union-attr]
-    assert isinstance(json.loads(calls[0].function.arguments)["city"], str)  # type: ignore[union-attr]
+    choice = required_weather_call(client, MODEL, **nudge)
     assert reasoning_of(choice.message) and no_markup(reasoning_of(choice.message), choice.message.content)
 
 

@@ -68,18 +68,46 @@ def reasoning_folder(source: Path, target: Path, *, template: str = REASONING_TE
     return target
 
 
+def serve_with_template(
+    backend: str, request: pytest.FixtureRequest, root: Path, *, name: str, template: str, protocols: str, budget: int
+) -> LazarusProcess:
+    """`lazarus serve` on the embedded weights with `template` as their chat template, served as `name`:
+    a GGUF copy on llama.cpp, a safetensors folder copy on transformers."""
+    if backend == "llama.cpp":
+        model = write_reasoning_gguf(root / f"{name}.gguf", template=template)
+        extra: list[str] = []
+    else:
+        model = reasoning_folder(request.getfixturevalue("smollm2_hf_folder"), root / name, template=template)
+        extra = ["--backend", backend]
+    return LazarusProcess(
+        [*extra, "--model", str(model), "--served-model-name", name, "--protocols", protocols,
+         "--parallel", "2", "--reasoning-budget", str(budget), "--temperature", "0"]  # fmt: skip
+    )
+
+
+def required_weather_call(client: openai.OpenAI, model: str, **extra: Any) -> Any:
+    """A `tool_choice: required` weather request; asserts it came back as the one call, returns the choice."""
+    response = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        max_tokens=120,
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice="required",
+        **extra,
+    )
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [call.function.name for call in calls][:1] == ["get_weather"]  # type: ignore[union-attr]
+    assert isinstance(json.loads(calls[0].function.arguments)["city"], str)  # type: ignore[union-attr]
+    return choice
+
+
 @pytest.fixture(scope="module")
 def server(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LazarusProcess]:
     root = tmp_path_factory.mktemp("reasoning-model")
-    if backend == "llama.cpp":
-        model = write_reasoning_gguf(root / "smollm2-think.gguf")
-        extra: list[str] = []
-    else:
-        model = reasoning_folder(request.getfixturevalue("smollm2_hf_folder"), root / "smollm2-think")
-        extra = ["--backend", backend]
-    process = LazarusProcess(
-        [*extra, "--model", str(model), "--served-model-name", MODEL, "--protocols", "openai,ollama,anthropic",
-         "--parallel", "2", "--reasoning-budget", str(BUDGET), "--temperature", "0"]  # fmt: skip
+    process = serve_with_template(
+        backend, request, root, name=MODEL, template=REASONING_TEMPLATE, protocols="openai,ollama,anthropic", budget=BUDGET
     )
     yield process
     process.stop()
@@ -179,18 +207,7 @@ def test_a_gbnf_grammar_waits_for_the_reasoning(client: openai.OpenAI) -> None:
 
 
 def test_a_required_tool_call_after_reasoning_parses_as_a_tool_call(client: openai.OpenAI) -> None:
-    response = client.chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-        max_tokens=120,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
-        tool_choice="required",
-    )
-    choice = response.choices[0]
-    assert choice.finish_reason == "tool_calls"
-    calls = choice.message.tool_calls or []
-    assert [call.function.name for call in calls][:1] == ["get_weather"]  # type: ignore[union-attr]
-    assert isinstance(json.loads(calls[0].function.arguments)["city"], str)  # type: ignore[union-attr]
+    choice = required_weather_call(client, MODEL)
     reasoning = reasoning_of(choice.message)
     assert reasoning and untagged(reasoning)
 
