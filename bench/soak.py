@@ -167,6 +167,12 @@ class Sample:
     fds: int
     active: int
     queued: int
+    cache_mib: float  # the prompt cache beyond the slots (--cache-ram), as the server reports it
+
+    @property
+    def rest_mib(self) -> float:
+        """RSS without the prompt cache: what must stay flat (the cache grows to its bound by design)."""
+        return self.rss_mib - self.cache_mib
 
 
 def read_process(pid: int) -> tuple[float, int]:
@@ -181,7 +187,8 @@ async def sampler(base_url: str, pid: int, deadline: float, every: float, out: l
         while True:
             load = (await client.get("/health")).json()["load"]
             rss, fds = read_process(pid)
-            out.append(Sample(time.monotonic() - started, rss, fds, load["active"], load["queued"]))
+            cache = load.get("prompt_cache_bytes", 0) / 2**20
+            out.append(Sample(time.monotonic() - started, rss, fds, load["active"], load["queued"], cache))
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(every)
@@ -195,8 +202,11 @@ def plot(samples: list[Sample], path: Path) -> None:
 
     minutes = [s.t / 60 for s in samples]
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
-    axes[0].plot(minutes, [s.rss_mib for s in samples])
-    axes[0].set_ylabel("RSS (MiB)")
+    axes[0].plot(minutes, [s.rss_mib for s in samples], label="RSS")
+    axes[0].plot(minutes, [s.cache_mib for s in samples], label="prompt cache (--cache-ram)")
+    axes[0].plot(minutes, [s.rest_mib for s in samples], label="RSS - prompt cache")
+    axes[0].set_ylabel("MiB")
+    axes[0].legend()
     axes[1].plot(minutes, [s.fds for s in samples])
     axes[1].set_ylabel("open fds")
     axes[2].plot(minutes, [s.active for s in samples], label="busy slots")
@@ -213,6 +223,7 @@ def report(tally: Tally, samples: list[Sample], idle: dict[str, int], args: argp
     warm = [s for s in samples if s.t >= args.warmup * 60] or samples
     first, last = warm[0], warm[-1]
     growth = (last.rss_mib - first.rss_mib) / first.rss_mib * 100
+    rest_growth = (last.rest_mib - first.rest_mib) / first.rest_mib * 100
     total = sum(tally.sent.values())
     rows = [
         f"{MARK_BEGIN}",
@@ -227,6 +238,8 @@ def report(tally: Tally, samples: list[Sample], idle: dict[str, int], args: argp
         f"| bad requests not refused with a 4xx | {sum(tally.wrong.values())} |",
         f"| RSS after warm-up ({args.warmup:g} min) | {first.rss_mib:.0f} MiB -> {last.rss_mib:.0f} MiB ({growth:+.1f}%) |",
         f"| RSS max | {max(s.rss_mib for s in samples):.0f} MiB |",
+        f"| prompt cache after warm-up | {first.cache_mib:.0f} MiB -> {last.cache_mib:.0f} MiB (max {max(s.cache_mib for s in samples):.0f}) |",
+        f"| RSS minus prompt cache after warm-up | {first.rest_mib:.0f} MiB -> {last.rest_mib:.0f} MiB ({rest_growth:+.1f}%) |",
         f"| open fds after warm-up | {first.fds} -> {last.fds} (min {min(s.fds for s in warm)}, max {max(s.fds for s in warm)}) |",
         f"| busy slots (median of samples) | {statistics.median(s.active for s in samples):g} |",
         f"| queue (max of samples) | {max(s.queued for s in samples)} |",

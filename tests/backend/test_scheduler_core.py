@@ -76,6 +76,9 @@ class FakeStepper:
     def piece(self, token: int) -> bytes:
         return f"<{token}>".encode()
 
+    def prompt_cache(self) -> tuple[int, int, int]:
+        return 0, 0, 0
+
 
 @dataclass
 class RecordingSink:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -48,6 +49,19 @@ def test_a_conversation_whose_slot_was_taken_comes_back_from_ram(server: tuple[L
         assert cached_again == prompt - 1  # all but the token whose logits start the answer
     else:
         assert cached_again < 10  # only the chat template's opening is still in the slot
+    # What an operator sees: the states kept, their bytes, and the bound (/health and /metrics agree).
+    load = httpx.get(f"{process.base_url}/health").json()["load"]
+    metrics = {line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+               for line in httpx.get(f"{process.base_url}/metrics").text.splitlines()
+               if line.startswith("lazarus:prompt_cache")}  # fmt: skip
+    limit = 2048 * 1024 * 1024 if cache_on else 0  # the fixture's --cache-ram, in bytes
+    assert metrics["lazarus:prompt_cache_limit_bytes"] == load["prompt_cache_limit_bytes"] == limit
+    assert metrics["lazarus:prompt_cache_bytes"] == load["prompt_cache_bytes"]
+    assert metrics["lazarus:prompt_cache_entries"] == load["prompt_cache_entries"]
+    if cache_on:  # the tutor's state went to RAM when "Name a colour." took the slot
+        assert load["prompt_cache_entries"] >= 1 and 0 < load["prompt_cache_bytes"] <= limit
+    else:
+        assert load["prompt_cache_entries"] == load["prompt_cache_bytes"] == 0
 
 
 def test_with_a_cache_dir_a_conversation_survives_a_restart(tmp_path: Path) -> None:

@@ -94,6 +94,10 @@ class Stepper(Protocol[S]):
     def piece(self, token: int) -> bytes:
         """The bytes `token` adds to the output text."""
 
+    def prompt_cache(self) -> tuple[int, int, int]:
+        """The prompt cache beyond the slots: (bytes held, entries, byte bound); zeros if none.
+        Read from any thread, without the lock (approximate, like `Scheduler.stats`)."""
+
 
 @dataclass(eq=False)
 class _Running(Generic[S]):
@@ -130,6 +134,7 @@ class Scheduler(Generic[S]):
     def stats(self) -> LoadStats:
         # Read without the lock: /health must never wait for a step, and approximate counts are fine.
         running = list(self.running.values())  # a copy: the worker may change the dict meanwhile
+        cache_bytes, cache_entries, cache_limit = self.stepper.prompt_cache()
         return LoadStats(
             active=len(running),
             queued=len(self.admission.queue),
@@ -137,6 +142,9 @@ class Scheduler(Generic[S]):
             max_queue=self.admission.max_queue,
             kv_tokens=sum(len(r.job.prompt_tokens) + r.generated for r in running),
             kv_capacity=self.slots * self.context,
+            prompt_cache_bytes=cache_bytes,
+            prompt_cache_entries=cache_entries,
+            prompt_cache_limit_bytes=cache_limit,
         )
 
     def close(self) -> None:

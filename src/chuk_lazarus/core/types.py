@@ -301,3 +301,8 @@ class LoadStats:
     max_queue: int  # queued requests allowed before new ones are refused
     kv_tokens: int = 0  # KV-cache cells held by running sequences (prompt and generated tokens)
     kv_capacity: int = 0  # KV-cache cells for all slots together
+    # The prompt cache beyond the slots (llama.cpp `--cache-ram`): bytes of saved sequence states, how
+    # many, and the bound. Zero where a backend has none.
+    prompt_cache_bytes: int = 0
+    prompt_cache_entries: int = 0
+    prompt_cache_limit_bytes: int = 0

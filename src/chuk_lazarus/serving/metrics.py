@@ -66,6 +66,11 @@ class _LoadCollector(Collector):
             ("vllm:kv_cache_usage_perc", "KV-cache cells held by running requests over all cells (0-1).", usage),
             ("lazarus:slots", "Sequences that can run at once (--parallel).", stats.slots),
             ("lazarus:queue_limit", "Waiting requests allowed before new ones are refused.", stats.max_queue),
+            ("lazarus:prompt_cache_bytes", "Bytes of prompt states kept beyond the slots (--cache-ram).",
+             stats.prompt_cache_bytes),
+            ("lazarus:prompt_cache_entries", "Prompt states kept beyond the slots.", stats.prompt_cache_entries),
+            ("lazarus:prompt_cache_limit_bytes", "The byte bound of that cache (0: off).",
+             stats.prompt_cache_limit_bytes),
         ):  # fmt: skip
             family = GaugeMetricFamily(name, doc, labels=["model_name"])
             family.add_metric([self.model_name], value)

@@ -285,6 +285,10 @@ class LlamaStepper:
     def piece(self, token: int) -> bytes:
         return self.model.piece(token)
 
+    def prompt_cache(self) -> tuple[int, int, int]:
+        cache = self.host_cache
+        return cache.bytes, len(cache), max(cache.max_bytes, 0)
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _rendered(self, token: int) -> bytes:

@@ -106,6 +106,9 @@ class TransformersStepper:
     def piece(self, token: int) -> bytes:
         return self.vocab.piece(token)
 
+    def prompt_cache(self) -> tuple[int, int, int]:
+        return 0, 0, 0  # no prompt cache beyond the slots on this backend
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _decode(self, batch: DecodeBatch) -> list[Sampled[Seq]]:
