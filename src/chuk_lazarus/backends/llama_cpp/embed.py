@@ -163,5 +163,8 @@ class NoGeneration:
     def piece(self, token: int) -> bytes:
         return b""
 
+    def prompt_cache(self) -> tuple[int, int, int]:
+        return 0, 0, 0
+
     def close(self) -> None:
         pass

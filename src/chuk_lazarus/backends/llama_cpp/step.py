@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import dataclasses
 import logging
+import mmap
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,7 +319,7 @@ class LlamaStepper:
         size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
         if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
             return
-        state = (ctypes.c_uint8 * size)()
+        state = _state_buffer(size)
         written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
         if written != size:
             log.warning("could not save a sequence state (%d of %d bytes)", written, size)
@@ -339,7 +340,8 @@ class LlamaStepper:
             if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
                 loaded = self.disk_cache.load(on_disk)
                 if loaded is not None:
-                    state = (ctypes.c_uint8 * len(loaded)).from_buffer_copy(loaded)
+                    state = _state_buffer(len(loaded))
+                    ctypes.memmove(state, loaded, len(loaded))
                     tokens, shared, entry = on_disk.tokens, disk_shared, None
                     self.host_cache.put(tokens, state)  # back in RAM for the next time
         if state is None or shared < reuse + MIN_TOKENS:
@@ -449,3 +451,13 @@ def row_logprob(row: np.ndarray, token: int, top_n: int) -> RawLogprob:
 def prompt_logprobs(rows: np.ndarray, targets: list[int], top_n: int) -> list[RawLogprob]:
     """The logprob of `targets[i]` under row i of `rows` (logits), with the `top_n` best of that row."""
     return [row_logprob(row, target, top_n) for row, target in zip(rows, targets)]
+
+
+def _state_buffer(size: int) -> Any:
+    """A zeroed ctypes byte array of `size` for a sequence state, in its own anonymous mapping.
+
+    States are megabytes and come and go as the host cache evicts. From the C heap, glibc's sliding
+    mmap threshold soon serves blocks that size from the arenas, and the holes they leave behind
+    keep the process's RSS above the cache's byte bound; a mapping of its own is returned to the
+    system when the last reference to the array goes."""
+    return (ctypes.c_uint8 * size).from_buffer(mmap.mmap(-1, size))
