@@ -12,7 +12,8 @@ How much of the cross product runs (`LAZARUS_CORPUS_MODE`):
   - `each`: every schema through every entry point once, streamed or not in
     turn, so each entry point sees half the corpus streamed (296);
   - `rotate` (the default on transformers, which decodes several times slower on a CPU): every schema
-    once, through the entry points and stream modes in turn (74).
+    once, through the entry points and stream modes in turn (74). `full` on transformers: 592/592 in
+    637 s on 2 quiet cores.
 """
 
 from __future__ import annotations
