@@ -2,6 +2,8 @@
 
 - the output pipeline (UTF-8 reassembly + stop strings) fed a text's bytes cut anywhere == fed it whole;
 - every tool-call parser fed recorded outputs cut anywhere == parsing them whole;
+- the reasoning splitter (every format) fed text made of its own markers cut anywhere == splitting it
+  whole, and it emits the same ordered sequence of reasoning and content runs;
 - the JSON depth scan of the body reader agrees with a recursive reference on random JSON values.
 """
 
@@ -18,6 +20,7 @@ from chuk_lazarus.core.types import TextDelta
 from chuk_lazarus.engine.output import OutputPipeline
 from chuk_lazarus.serving.body import json_depth
 from chuk_lazarus.tools import fold, get_parser, parse
+from chuk_lazarus.tools.reasoning import REASONING_FORMATS, ReasoningSplitter, split_reasoning
 from tests.unit.test_tool_parsers import CASES
 
 BOUNDED = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
@@ -88,3 +91,42 @@ JSON_VALUES = st.recursive(
 @given(value=JSON_VALUES, ascii_only=st.booleans())
 def test_depth_scan_matches_a_recursive_reference(value: Any, ascii_only: bool) -> None:
     assert json_depth(json.dumps(value, ensure_ascii=ascii_only).encode()) == _reference_depth(value)
+
+
+# Text built from every format's markers (and near-misses of them), so the splitter's partial-marker
+# holding is exercised wherever a cut falls.
+REASONING_PIECES = st.sampled_from(
+    ["<think>", "</think>", "[THINK]", "[/THINK]", "<|start|>", "assistant", "<|channel|>", "analysis",
+     "final", "commentary", "<|message|>", "<|end|>", "<|return|>", "<|call|>", "<thi", "</", "[/TH", "<|",
+     "a", " ", "\n", "é", "😀", "text"]
+)  # fmt: skip
+
+
+def _runs(splitter: ReasoningSplitter, pieces: list[str]) -> list[tuple[str, str]]:
+    """The splitter's output as maximal runs of (kind, text), whatever the delta boundaries."""
+    runs: list[tuple[str, str]] = []
+    for delta in [d for piece in pieces for d in splitter.feed(piece)] + splitter.finish():
+        kind = type(delta).__name__
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1] + delta.text)
+        else:
+            runs.append((kind, delta.text))
+    return runs
+
+
+@BOUNDED
+@given(
+    fmt=st.sampled_from(REASONING_FORMATS),
+    in_reasoning=st.booleans(),
+    text=st.lists(REASONING_PIECES, max_size=24).map("".join),
+    data=st.data(),
+)
+def test_reasoning_splitter_split_anywhere_equals_whole(fmt: Any, in_reasoning: bool, text: str, data: Any) -> None:
+    whole = _runs(ReasoningSplitter(fmt, in_reasoning=in_reasoning), [text])
+    cut = _runs(ReasoningSplitter(fmt, in_reasoning=in_reasoning), _split(text, _cuts(data, len(text))))
+    one_by_one = _runs(ReasoningSplitter(fmt, in_reasoning=in_reasoning), list(text))
+    assert cut == whole
+    assert one_by_one == whole
+    reasoning = "".join(t for k, t in whole if k == "ReasoningDelta")
+    content = "".join(t for k, t in whole if k == "ContentDelta")
+    assert split_reasoning(text, fmt, in_reasoning=in_reasoning) == (reasoning, content)
