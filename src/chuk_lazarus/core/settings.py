@@ -50,7 +50,8 @@ class ModelSettings(BaseModel):
                             json_schema_extra={"metavar": "MIB"})  # fmt: skip
     draft_max: int = Field(8, ge=0, le=64, description="llama.cpp backend: speculative decoding by prompt "
                            "lookup: at most N tokens guessed from the sequence's own text and verified in "
-                           "one decode, when few sequences run (0: off; output is unchanged either way)",
+                           "one decode, as many as the measured decode cost says pay (0: off; output is "
+                           "unchanged either way)",
                            json_schema_extra={"metavar": "N"})  # fmt: skip
     draft_ngram: int = Field(3, ge=1, le=16, description="llama.cpp backend: how many trailing tokens must "
                              "match earlier text before it is used as a draft", json_schema_extra={"metavar": "N"})  # fmt: skip

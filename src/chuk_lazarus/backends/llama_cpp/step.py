@@ -12,12 +12,14 @@ The shared `Scheduler` (backends/scheduler.py) admits, finishes and delivers; th
      forces the next tokens (fast-forward), they go in its next batch entry after the sampled token,
      all at once (a small prefill, logits for the last only), and are delivered with the sampled one.
 
-Speculative decoding by prompt lookup (backends/ngram.py): while few sequences decode, a sequence whose
-last tokens occurred earlier in its own text feeds the tokens that followed them then as a draft after
-its sampled token. All of them get logits in the one decode; the sampler then picks each next token as
-it always would, and the draft is kept only as far as it agrees. So every token comes from the same
-sampler on the same logits as without drafting (greedy output identical, sampling unchanged in
-distribution), and a step can emit several tokens for one sequence.
+Speculative decoding by prompt lookup (backends/ngram.py): a sequence whose last tokens occurred
+earlier in its own text feeds the tokens that followed them then as a draft after its sampled token.
+All of them get logits in the one decode; the sampler then picks each next token as it always would,
+and the draft is kept only as far as it agrees. So every token comes from the same sampler on the same
+logits as without drafting (greedy output identical, sampling unchanged in distribution), and a step
+can emit several tokens for one sequence. How much of each draft goes in is planned per step
+(backends/draft_plan.py): a drafted token must be expected to yield more than the time it adds to the
+decode, which is measured once at load (calibrate.py).
 
 Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
 be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
@@ -30,7 +32,7 @@ import ctypes
 import dataclasses
 import logging
 import mmap
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +41,12 @@ import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
+from ..draft_plan import Offer, StepCost, plan_drafts
 from ..guidance import ConstraintCompiler
 from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
+from .calibrate import measure_step_cost
 from .disk_cache import DiskCache
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
@@ -50,12 +54,6 @@ from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
 
 log = logging.getLogger(__name__)
-
-# Drafting pays while a step decodes few tokens: a CPU decode of a handful of tokens costs little more
-# than of one, but with many sequences the batch is already wide and every drafted token is real work.
-# Drafts are sized so a step's decoding tokens (sampled + drafted, every sequence) stay within this.
-SPEC_TOKEN_BUDGET = 12
-
 
 @dataclass(frozen=True)
 class Speculation:
@@ -79,7 +77,6 @@ class Slot:
     last_used: int = 0
     drafter: NgramDrafter | None = None  # the sequence's own tokens, indexed for drafting
     draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
-    draft_len: int = 0  # how many to draft next: grows while drafts hold, shrinks when they miss
     generated: int = 0
     # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
     # (the first output row of its chunk, and the prompt token each row predicts).
@@ -133,6 +130,7 @@ class LlamaStepper:
         self.slots = [Slot(seq_id=i) for i in range(parallel)]
         self.decodes = 0  # a clock for least-recently-used slot choice
         self.drafted = self.draft_accepted = 0  # totals over the stepper's life: how well drafts pay
+        self.step_cost: StepCost | None = None  # what a decode costs by batch size; see worker()
 
     def close(self) -> None:
         """Free the context; only once the worker thread is gone."""
@@ -149,8 +147,14 @@ class LlamaStepper:
 
     # -- the Stepper interface ------------------------------------------------------------------
 
-    def worker(self) -> AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def worker(self) -> Iterator[None]:
+        if self.speculation.draft_max:
+            # Timed here, on the worker thread, before any job: llama.cpp's CPU threads are an OpenMP
+            # team per calling thread, and a second team (a decode from the loading thread) left
+            # spinning beside the worker's made every later decode ~1.6x slower (measured).
+            self.step_cost = measure_step_cost(self.ctx, self.batch, self.slots[0].seq_id, self.model.n_vocab)
+        yield
 
     def place(self, job: BackendJob) -> Placed[Slot] | Wait:
         placement = place(job.prompt_tokens, self.slots)
@@ -187,8 +191,7 @@ class LlamaStepper:
         slot.drafter = None
         if self.speculation.draft_max:
             slot.drafter = NgramDrafter(self.speculation.ngram)
-            slot.drafter.extend(job.prompt_tokens)
-            slot.draft_len = self.speculation.draft_max
+            slot.drafter.extend(job.prompt_tokens, score=False)
         return Placed(slot, reuse)
 
     def step(self) -> list[Sampled[Slot]]:
@@ -240,11 +243,12 @@ class LlamaStepper:
                     sampled[-1] = dataclasses.replace(sampled[-1], forced=tuple(slot.forced))
             slot.generated += len(tokens) + len(slot.forced)
             if slot.drafter is not None:
-                slot.drafter.extend(tokens + slot.forced)
+                slot.drafter.extend(tokens)  # the sampler's picks: they score the lookup's guesses
+                slot.drafter.extend(slot.forced, score=False)  # the constraint's, not the text's
         return sampled
 
     def _settle_draft(self, slot: Slot, *, accepted: int) -> None:
-        """Keep the first `accepted` drafted tokens in memory, drop the rest, and size the next draft."""
+        """Keep the first `accepted` drafted tokens in memory, drop the rest."""
         drafted = len(slot.draft)
         self.drafted += drafted
         self.draft_accepted += accepted
@@ -252,9 +256,6 @@ class LlamaStepper:
             keep = len(slot.cached) - (drafted - accepted)
             C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
             del slot.cached[keep:]
-        # A copy that holds doubles the next draft; a miss shrinks it to what held, plus one.
-        maximum = self.speculation.draft_max
-        slot.draft_len = min(maximum, 2 * drafted) if accepted == drafted else max(1, accepted + 1)
         slot.draft = []
 
     def release(self, seq: Slot) -> None:
@@ -368,7 +369,7 @@ class LlamaStepper:
         # Decoding sequences first: one token each (plus a draft), so streams keep flowing while
         # prompts prefill.
         decoding = [s for s in self.slots if s.busy and s.next_token is not None]
-        share = (SPEC_TOKEN_BUDGET - len(decoding)) // len(decoding) if decoding else 0
+        drafts = self._plan_drafts(decoding)
         for slot in decoding:
             if not batch.room:
                 break
@@ -387,7 +388,7 @@ class LlamaStepper:
                 slot.cached.extend(run)
                 active.append(slot)
                 continue
-            slot.draft = self._draft(slot, min(share, batch.room - 1))
+            slot.draft = drafts.get(slot, [])[: batch.room - 1]
             run = [slot.next_token, *slot.draft]
             slot.batch_index = batch.n
             if slot.draft:
@@ -414,16 +415,34 @@ class LlamaStepper:
                     active.append(slot)
         return active
 
-    def _draft(self, slot: Slot, room: int) -> list[int]:
-        """Tokens to verify after this slot's sampled one: never past its `max_tokens` or its context."""
-        if slot.drafter is None or room <= 0:
+    def _plan_drafts(self, decoding: list[Slot]) -> dict[Slot, list[int]]:
+        """The drafted tokens each decoding slot verifies this step, as far as they pay (draft_plan.py).
+        Drafts use only rows the step's prefill chunks leave free: they never delay a prompt."""
+        if self.step_cost is None:
+            return {}
+        proposals = {s: d for s in decoding if not s.forced and (d := self._draft(s, self.speculation.draft_max))}
+        if not proposals:
+            return {}
+        base = sum(1 + len(s.forced) for s in decoding)
+        base += sum(len(s.pending) for s in self.slots if s.busy and s.pending)
+        room = self.batch.capacity - base
+        if room <= 0:
+            return {}
+        offers = [Offer(s.drafter.hit_rate if s.drafter else 0.0, len(d)) for s, d in proposals.items()]
+        counts = plan_drafts(len(decoding), base, offers, self.step_cost, room)
+        return {s: d[:k] for (s, d), k in zip(proposals.items(), counts) if k}
+
+    def _draft(self, slot: Slot, limit: int) -> list[int]:
+        """Up to `limit` tokens to verify after this slot's sampled one: never past its `max_tokens` or
+        its context."""
+        if slot.drafter is None or limit <= 0:
             return []
         assert slot.job is not None
         left = min(
             slot.job.max_tokens - slot.generated - 1,  # the sampled token is one of the generated
             self.ctx_size - len(slot.cached) - 1,
         )
-        return slot.drafter.draft(min(slot.draft_len, room, left))
+        return slot.drafter.draft(min(limit, left))
 
     def _logits(self, pointer: ctypes._Pointer[ctypes.c_float], rows: int) -> np.ndarray:
         """A (rows, n_vocab) view of logits llama.cpp owns, valid until the next decode."""
