@@ -10,14 +10,16 @@ A draft only ever comes from the sequence's own tokens (its prompt and its outpu
 shared between requests.
 
 The drafter also keeps score: for each output token the lookup had a guess for, whether the guess was
-right, drafted or not. That hit rate is what the step's draft plan (draft_plan.py) weighs a draft's
-cost against, so a sequence whose text stops repeating stops drafting, and one that starts copying
-(checked for free on every token) starts.
+right, drafted or not. Guesses come in runs (a copy holds for a sentence, then the text turns), so it
+keeps two rates: how often a guess is right just after a right one, and otherwise. The first says how
+far a draft will hold once started, the second whether to start one. They are what the step's draft
+plan (draft_plan.py) weighs a draft's cost against, so a sequence whose text stops repeating stops
+drafting, and one that starts copying (checked for free on every token) starts.
 """
 
 from __future__ import annotations
 
-# The hit rate before any evidence, and how much each new guess moves it (an exponential average:
+# A hit rate before any evidence, and how much each new guess moves it (an exponential average:
 # recent text counts most, since a reply can turn from free text to a copy and back).
 HIT_RATE_PRIOR = 0.5
 HIT_RATE_WEIGHT = 0.2
@@ -34,7 +36,14 @@ class NgramDrafter:
         # the sequence has no follower yet, so it is indexed one token late: a lookup of the current
         # tail finds an *earlier* occurrence, never itself.
         self.follower: dict[tuple[int, ...], int] = {}
-        self.hit_rate = HIT_RATE_PRIOR
+        self.after_hit = HIT_RATE_PRIOR  # P(the guess is right | the last token was guessed right)
+        self.after_other = HIT_RATE_PRIOR  # P(the guess is right | it was not, or had no guess)
+        self.last_hit = False
+
+    @property
+    def first_hit_rate(self) -> float:
+        """The chance a draft made now holds for its first token."""
+        return self.after_hit if self.last_hit else self.after_other
 
     def extend(self, tokens: list[int], *, score: bool = True) -> None:
         """Add tokens the sequence now holds; `score`: they are output, so count the lookup's guesses
@@ -45,8 +54,13 @@ class NgramDrafter:
                 tail = tuple(seq[-n:])
                 if score:
                     at = follower.get(tail)  # what a draft made now would have guessed first
+                    hit = at is not None and seq[at] == token
                     if at is not None:
-                        self.hit_rate += HIT_RATE_WEIGHT * ((seq[at] == token) - self.hit_rate)
+                        if self.last_hit:
+                            self.after_hit += HIT_RATE_WEIGHT * (hit - self.after_hit)
+                        else:
+                            self.after_other += HIT_RATE_WEIGHT * (hit - self.after_other)
+                    self.last_hit = hit
                 follower[tail] = len(seq)
             seq.append(token)
 

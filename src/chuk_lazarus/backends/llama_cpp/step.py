@@ -32,7 +32,7 @@ import ctypes
 import dataclasses
 import logging
 import mmap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
 from .calibrate import measure_step_cost
+from .ubatch import micro_batches
 from .disk_cache import DiskCache
 from .host_cache import MIN_TOKENS, HostCache
 from .model import LlamaModel
@@ -416,21 +417,37 @@ class LlamaStepper:
         return active
 
     def _plan_drafts(self, decoding: list[Slot]) -> dict[Slot, list[int]]:
-        """The drafted tokens each decoding slot verifies this step, as far as they pay (draft_plan.py).
-        Drafts use only rows the step's prefill chunks leave free: they never delay a prompt."""
-        if self.step_cost is None:
+        """The drafted tokens each decoding slot verifies this step, as far as they pay (draft_plan.py),
+        priced by the passes llama.cpp will split the batch into (ubatch.py). Drafts use only rows
+        the step's prefill chunks leave free: they never delay a prompt."""
+        cost = self.step_cost
+        if cost is None:
             return {}
         proposals = {s: d for s in decoding if not s.forced and (d := self._draft(s, self.speculation.draft_max))}
         if not proposals:
             return {}
-        base = sum(1 + len(s.forced) for s in decoding)
-        base += sum(len(s.pending) for s in self.slots if s.busy and s.pending)
-        room = self.batch.capacity - base
+        prefilling = [(s.seq_id, len(s.pending)) for s in self.slots if s.busy and s.pending]
+        room = self.batch.capacity - sum(1 + len(s.forced) for s in decoding) - sum(n for _, n in prefilling)
         if room <= 0:
             return {}
-        offers = [Offer(s.drafter.hit_rate if s.drafter else 0.0, len(d)) for s, d in proposals.items()]
-        counts = plan_drafts(len(decoding), base, offers, self.step_cost, room)
-        return {s: d[:k] for (s, d), k in zip(proposals.items(), counts) if k}
+        drafting = list(proposals)
+        where = {s: i for i, s in enumerate(drafting)}
+        n_ubatch = self.batch.capacity
+
+        def seconds(counts: Sequence[int]) -> float:
+            layout = [
+                (s.seq_id, 1 + len(s.forced) + (counts[where[s]] if s in where else 0)) for s in decoding
+            ]
+            return sum(cost.seconds(n) for n in micro_batches(layout + prefilling, n_ubatch))
+
+        offers = [
+            Offer(s.drafter.first_hit_rate, s.drafter.after_hit, len(proposals[s]))
+            if s.drafter
+            else Offer(0.0, 0.0, 0)
+            for s in drafting
+        ]
+        counts = plan_drafts(len(decoding), offers, seconds, room)
+        return {s: proposals[s][:k] for s, k in zip(drafting, counts) if k}
 
     def _draft(self, slot: Slot, limit: int) -> list[int]:
         """Up to `limit` tokens to verify after this slot's sampled one: never past its `max_tokens` or
