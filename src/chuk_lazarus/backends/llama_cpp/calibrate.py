@@ -21,14 +21,18 @@ TRIES = 2
 CONTEXT = 64  # tokens already in memory under each timed run (attention has something to read)
 
 
-def measure_step_cost(ctx: C.llama_context_p, batch: Batch, seq_id: int, n_vocab: int) -> StepCost:
-    """Decode runs of `SIZES` tokens in sequence `seq_id` (empty before, empty after)."""
+def measure_step_cost(ctx: C.llama_context_p, batch: Batch, seq_id: int, n_vocab: int) -> StepCost | None:
+    """Decode runs of `SIZES` tokens in sequence `seq_id` (empty before, empty after); None when the
+    batch is too small to time two sizes (then nothing is drafted)."""
     memory = C.llama_get_memory(ctx)
-    sizes = [n for n in SIZES if CONTEXT + n <= batch.capacity]
-    tokens = [(7 + 13 * i) % n_vocab for i in range(CONTEXT + max(sizes))]  # any valid ids will do
+    context = min(CONTEXT, batch.capacity // 2)  # a tiny --batch-size still gets a context under the runs
+    sizes = [n for n in SIZES if context + n <= batch.capacity]
+    if len(sizes) < 2:
+        return None
+    tokens = [(7 + 13 * i) % n_vocab for i in range(context + max(sizes))]  # any valid ids will do
     try:
         batch.clear()
-        batch.add(tokens[:CONTEXT], 0, seq_id, False)
+        batch.add(tokens[:context], 0, seq_id, False)
         if C.llama_decode(ctx, batch.ready()) != 0:
             raise RuntimeError("llama_decode failed while timing the context")
         samples = []
@@ -36,11 +40,11 @@ def measure_step_cost(ctx: C.llama_context_p, batch: Batch, seq_id: int, n_vocab
             best = float("inf")
             for _ in range(TRIES):
                 batch.clear()
-                batch.add_all(tokens[CONTEXT : CONTEXT + n], CONTEXT, seq_id)
+                batch.add_all(tokens[context : context + n], context, seq_id)
                 start = time.perf_counter()
                 rc = C.llama_decode(ctx, batch.ready())
                 best = min(best, time.perf_counter() - start)
-                C.llama_memory_seq_rm(memory, seq_id, CONTEXT, -1)
+                C.llama_memory_seq_rm(memory, seq_id, context, -1)
                 if rc != 0:
                     raise RuntimeError("llama_decode failed while timing the context")
             samples.append((n, best))

@@ -154,7 +154,13 @@ class LlamaStepper:
             # Timed here, on the worker thread, before any job: llama.cpp's CPU threads are an OpenMP
             # team per calling thread, and a second team (a decode from the loading thread) left
             # spinning beside the worker's made every later decode ~1.6x slower (measured).
-            self.step_cost = measure_step_cost(self.ctx, self.batch, self.slots[0].seq_id, self.model.n_vocab)
+            try:
+                self.step_cost = measure_step_cost(self.ctx, self.batch, self.slots[0].seq_id, self.model.n_vocab)
+            except Exception:  # never the worker's end: serve without drafting instead
+                log.exception("could not time the context's decode; prompt-lookup drafting is off")
+                C.llama_memory_seq_rm(self.memory, self.slots[0].seq_id, -1, -1)
+            if self.step_cost is None:
+                log.warning("the batch is too small to time; prompt-lookup drafting is off")
         yield
 
     def place(self, job: BackendJob) -> Placed[Slot] | Wait:
