@@ -10,10 +10,11 @@ The plan maximizes the step's expected tokens per second: every sampling sequenc
 plus each drafted token's chance of holding, over the expected time of that decode. The backend says
 what that time is: llama.cpp splits a batch whose sequences carry unequal runs into several passes
 over the weights (llama_cpp/ubatch.py), so one sequence's draft beside fifteen single tokens costs a
-pass of its own, which a plain count of batch tokens would miss. A
-sequence's chances come from its drafter's record (how often the n-gram lookup predicted the token that
-came next, drafted or not): its first drafted token holds with chance p, and each later one only if
-every one before it did, each with chance q (the rate just after a right guess), so p * q**(j-1).
+pass of its own, which a plain count of batch tokens would miss.
+
+A sequence's chances come from its drafter's record (how often the n-gram lookup predicted the token
+that came next, drafted or not): its first drafted token holds with chance p, and each later one only
+if every one before it did, each with chance q (the rate just after a right guess), so p * q**(j-1).
 Since that falls with j, taking candidates best first gives each sequence a prefix of its draft, and
 the best plan of m tokens is the m best candidates: the plan tries every m.
 """

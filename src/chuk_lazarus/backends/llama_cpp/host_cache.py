@@ -9,11 +9,13 @@ served only for the prefix a new prompt shares with its tokens, token for token 
 of prefix_cache.py: a request reuses K/V only for tokens it sent itself). Bounded in bytes; the least
 recently used entries go first.
 
-Pure Python: the scheduler's step saves and restores the bytes, this only decides which.
+The scheduler's step saves and restores the bytes (into `state_buffer`s); this decides which.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,3 +84,13 @@ class HostCache:
 
     def _drop(self, key: tuple[int, ...]) -> None:
         self.bytes -= len(self._entries.pop(key).state)
+
+
+def state_buffer(size: int) -> Any:
+    """A zeroed ctypes byte array of `size` for a sequence state, in its own anonymous mapping.
+
+    States are megabytes and come and go as the host cache evicts. From the C heap, glibc's sliding
+    mmap threshold soon serves blocks that size from the arenas, and the holes they leave behind
+    keep the process's RSS above the cache's byte bound; a mapping of its own is returned to the
+    system when the last reference to the array goes."""
+    return (ctypes.c_uint8 * size).from_buffer(mmap.mmap(-1, size))

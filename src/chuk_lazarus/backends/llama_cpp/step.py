@@ -31,8 +31,7 @@ import contextlib
 import ctypes
 import dataclasses
 import logging
-import mmap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,15 +40,16 @@ import numpy as np
 
 from ...core.errors import GenerationFailed
 from ..base import BackendJob, RawLogprob
-from ..draft_plan import Offer, StepCost, plan_drafts
+from ..draft_plan import StepCost
 from ..guidance import ConstraintCompiler
 from ..ngram import NgramDrafter
 from ..scheduler import Placed, Sampled, Wait
 from .batch import Batch
 from .calibrate import measure_step_cost
-from .ubatch import micro_batches
 from .disk_cache import DiskCache
-from .host_cache import MIN_TOKENS, HostCache
+from .drafting import plan_step_drafts
+from .host_cache import MIN_TOKENS, HostCache, state_buffer
+from .logprobs import prompt_logprobs, row_logprob
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
@@ -159,8 +159,9 @@ class LlamaStepper:
             except Exception:  # never the worker's end: serve without drafting instead
                 log.exception("could not time the context's decode; prompt-lookup drafting is off")
                 C.llama_memory_seq_rm(self.memory, self.slots[0].seq_id, -1, -1)
-            if self.step_cost is None:
-                log.warning("the batch is too small to time; prompt-lookup drafting is off")
+            else:
+                if self.step_cost is None:
+                    log.warning("--batch-size is too small to time a draft; prompt-lookup drafting is off")
         yield
 
     def place(self, job: BackendJob) -> Placed[Slot] | Wait:
@@ -327,7 +328,7 @@ class LlamaStepper:
         size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
         if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
             return
-        state = _state_buffer(size)
+        state = state_buffer(size)
         written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
         if written != size:
             log.warning("could not save a sequence state (%d of %d bytes)", written, size)
@@ -348,7 +349,7 @@ class LlamaStepper:
             if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
                 loaded = self.disk_cache.load(on_disk)
                 if loaded is not None:
-                    state = _state_buffer(len(loaded))
+                    state = state_buffer(len(loaded))
                     ctypes.memmove(state, loaded, len(loaded))
                     tokens, shared, entry = on_disk.tokens, disk_shared, None
                     self.host_cache.put(tokens, state)  # back in RAM for the next time
@@ -423,37 +424,14 @@ class LlamaStepper:
         return active
 
     def _plan_drafts(self, decoding: list[Slot]) -> dict[Slot, list[int]]:
-        """The drafted tokens each decoding slot verifies this step, as far as they pay (draft_plan.py),
-        priced by the passes llama.cpp will split the batch into (ubatch.py). Drafts use only rows
-        the step's prefill chunks leave free: they never delay a prompt."""
-        cost = self.step_cost
-        if cost is None:
+        """The drafted tokens each decoding slot verifies this step, as far as they pay (drafting.py)."""
+        if self.step_cost is None:
             return {}
         proposals = {s: d for s in decoding if not s.forced and (d := self._draft(s, self.speculation.draft_max))}
         if not proposals:
             return {}
-        prefilling = [(s.seq_id, len(s.pending)) for s in self.slots if s.busy and s.pending]
-        room = self.batch.capacity - sum(1 + len(s.forced) for s in decoding) - sum(n for _, n in prefilling)
-        if room <= 0:
-            return {}
-        drafting = list(proposals)
-        where = {s: i for i, s in enumerate(drafting)}
-        n_ubatch = self.batch.capacity
-
-        def seconds(counts: Sequence[int]) -> float:
-            layout = [
-                (s.seq_id, 1 + len(s.forced) + (counts[where[s]] if s in where else 0)) for s in decoding
-            ]
-            return sum(cost.seconds(n) for n in micro_batches(layout + prefilling, n_ubatch))
-
-        offers = [
-            Offer(s.drafter.first_hit_rate, s.drafter.after_hit, len(proposals[s]))
-            if s.drafter
-            else Offer(0.0, 0.0, 0)
-            for s in drafting
-        ]
-        counts = plan_drafts(len(decoding), offers, seconds, room)
-        return {s: proposals[s][:k] for s, k in zip(drafting, counts) if k}
+        prefilling = [s for s in self.slots if s.busy and s.pending]
+        return plan_step_drafts(decoding, prefilling, proposals, self.step_cost, self.batch.capacity)
 
     def _draft(self, slot: Slot, limit: int) -> list[int]:
         """Up to `limit` tokens to verify after this slot's sampled one: never past its `max_tokens` or
@@ -476,30 +454,3 @@ class LlamaStepper:
     def _logprob(self, index: int, token: int, top_n: int) -> RawLogprob:
         return row_logprob(self._logits(C.llama_get_logits_ith(self.ctx, index), 1)[0], token, top_n)
 
-
-def row_logprob(row: np.ndarray, token: int, top_n: int) -> RawLogprob:
-    """The logprob of `token` under one row of logits, with the `top_n` best of that row."""
-    logits = row.astype(np.float64)
-    peak = logits.max()
-    logz = peak + np.log(np.exp(logits - peak).sum())
-    top: tuple[tuple[int, float], ...] = ()
-    if top_n > 0:
-        best = np.argpartition(-logits, top_n)[:top_n]
-        best = best[np.argsort(-logits[best])]
-        top = tuple((int(t), float(logits[t] - logz)) for t in best)
-    return RawLogprob(float(logits[token] - logz), top)
-
-
-def prompt_logprobs(rows: np.ndarray, targets: list[int], top_n: int) -> list[RawLogprob]:
-    """The logprob of `targets[i]` under row i of `rows` (logits), with the `top_n` best of that row."""
-    return [row_logprob(row, target, top_n) for row, target in zip(rows, targets)]
-
-
-def _state_buffer(size: int) -> Any:
-    """A zeroed ctypes byte array of `size` for a sequence state, in its own anonymous mapping.
-
-    States are megabytes and come and go as the host cache evicts. From the C heap, glibc's sliding
-    mmap threshold soon serves blocks that size from the arenas, and the holes they leave behind
-    keep the process's RSS above the cache's byte bound; a mapping of its own is returned to the
-    system when the last reference to the array goes."""
-    return (ctypes.c_uint8 * size).from_buffer(mmap.mmap(-1, size))
