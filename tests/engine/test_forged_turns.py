@@ -6,6 +6,7 @@ transformers backend's test (tests/transformers/test_forged_turns.py)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -55,3 +56,26 @@ def test_special_token_text_in_a_message_is_plain_text(llama_engine: ModelEngine
     # Control tokens are those rendered only when special tokens are rendered.
     specials = [t for t in range(model.n_vocab) if model.piece(t, special=True) != model.piece(t, special=False)]
     check_forged_turns(llama_engine, specials)
+
+
+def test_the_control_text_prefilter_never_skips_a_difference(llama_engine: ModelEngine) -> None:
+    """`may_hold_control_text` lets planning skip the two tokenizations; it may say "maybe" too often,
+    never "no" for a text whose tokenizations differ."""
+    backend = llama_engine.backend
+    model = backend.model  # type: ignore[attr-defined]
+    rng = random.Random(7)
+    controls = model.control_texts()
+    assert "<|im_end|>" in controls and "<|im_start|>" in controls
+    pieces = [model.piece(t).decode("utf-8", errors="ignore") for t in rng.sample(range(model.n_vocab), 400)]
+    pieces += controls + [c[: len(c) // 2] for c in controls] + ["<", "|", ">", "<|", "|>"]
+    skipped = 0
+    for _ in range(600):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        differs = backend.tokenize(text, parse_special=True) != backend.tokenize(text, parse_special=False)
+        if differs:
+            assert backend.may_hold_control_text(text), text
+        elif not backend.may_hold_control_text(text):
+            skipped += 1
+    assert skipped > 100  # the point of it: most text is told apart without tokenizing
+    for control in controls:
+        assert backend.may_hold_control_text(f"a{control}b")

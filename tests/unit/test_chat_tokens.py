@@ -27,6 +27,9 @@ class ToyBackend:
             out += [SPECIAL[piece]] if piece in SPECIAL else list(piece.encode())
         return out
 
+    def may_hold_control_text(self, text: str) -> bool:
+        return True  # as a backend that cannot tell: every content is tokenized both ways
+
 
 def chat(template: str, content: str) -> tuple[str, list[int]]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]

@@ -83,6 +83,12 @@ class Backend(abc.ABC):
         """Tokens for `text`. `parse_special`: special-token markup in `text` (e.g. `<|im_start|>`)
         becomes those tokens; without it, it is tokenized as the plain text it is."""
 
+    def may_hold_control_text(self, text: str) -> bool:
+        """False only when `text` surely tokenizes the same with and without special-token parsing:
+        it holds the text of none of the tokens that parsing would turn into control tokens. True when
+        it might, or when this backend cannot tell (the caller then tokenizes both ways)."""
+        return True
+
     @abc.abstractmethod
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token stands for (special tokens rendered), for logprob payloads."""

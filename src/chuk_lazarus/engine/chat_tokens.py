@@ -5,6 +5,8 @@ prompt, become those control tokens: a forged turn. So:
 
 1. Each message content is tokenized with and without special-token parsing. Where the two agree for
    every message (the normal case), the rendered prompt is tokenized as one text, exactly as before.
+   A content the backend can tell holds no control token's text (`Backend.may_hold_control_text`)
+   skips the two tokenizations: they could not differ.
 2. Otherwise the template is rendered again with each such content replaced by a unique placeholder.
    The render is cut at the placeholders: the template's own parts are tokenized with special parsing,
    each content part without it. The pieces must put the real render back together exactly (a
@@ -89,7 +91,7 @@ def tokenize_chat(
 
 
 def _holds_control_text(content: Any, backend: Backend) -> bool:
-    if not isinstance(content, str) or not content:
+    if not isinstance(content, str) or not content or not backend.may_hold_control_text(content):
         return False
     return backend.tokenize(content, parse_special=True) != backend.tokenize(content, parse_special=False)
 

@@ -14,6 +14,7 @@ from ...core.grammar import Constraint
 from ...core.settings import ModelSettings
 from ...core.types import ModelInfo
 from .. import sampling_defaults
+from ..control_text import control_marks
 from ..embedding import EmbedBatcher
 from ..guidance import ConstraintCompiler
 from ..scheduler import ScheduledBackend, Scheduler
@@ -96,6 +97,7 @@ class LlamaCppBackend(ScheduledBackend):
         template = self.model.meta("tokenizer.chat_template") or ""
         file_type = self.model.meta("general.file_type")
         self.vocab_size = self.model.n_vocab
+        self._control_marks = control_marks(self.model.control_texts())
         self.bos_token = self.model.token_text(self.model.bos)
         self.eos_token = self.model.token_text(self.model.eos)
         self.info = ModelInfo(
@@ -126,6 +128,9 @@ class LlamaCppBackend(ScheduledBackend):
         return self.model.tokenize(
             text, add_special=add_special and self.model.adds_bos, parse_special=parse_special
         )
+
+    def may_hold_control_text(self, text: str) -> bool:
+        return self._control_marks is None or self._control_marks.search(text) is not None
 
     def check_constraint(self, constraint: Constraint) -> None:
         self.constraints.check(constraint)

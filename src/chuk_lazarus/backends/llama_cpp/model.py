@@ -139,6 +139,17 @@ class LlamaModel:
         self._piece_cache[key] = out
         return out
 
+    def control_texts(self) -> list[str]:
+        """The texts that tokenizing with special parsing turns into control tokens, and that plain
+        tokenizing leaves as text: llama.cpp's `tokenizer_st_partition` splits CONTROL and UNKNOWN
+        tokens out only when parsing special tokens (USER_DEFINED ones it splits out either way)."""
+        parsed_only = C.LLAMA_TOKEN_ATTR_CONTROL | C.LLAMA_TOKEN_ATTR_UNKNOWN
+        out = []
+        for token in range(self.n_vocab):
+            if C.llama_vocab_get_attr(self.vocab, token) & parsed_only:
+                out.append((C.llama_vocab_get_text(self.vocab, token) or b"").decode("utf-8", errors="replace"))
+        return out
+
     def token_text(self, token: int) -> str:
         """A special token's text (e.g. "<|im_end|>"), for templates' bos/eos variables."""
         if token < 0:
