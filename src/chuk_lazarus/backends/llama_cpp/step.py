@@ -48,6 +48,7 @@ from .batch import Batch
 from .calibrate import measure_step_cost
 from .disk_cache import DiskCache
 from .drafting import plan_step_drafts
+from .fillers import plan_fillers
 from .host_cache import MIN_TOKENS, HostCache, state_buffer
 from .logprobs import prompt_logprobs, row_logprob
 from .model import LlamaModel
@@ -132,6 +133,8 @@ class LlamaStepper:
         self.decodes = 0  # a clock for least-recently-used slot choice
         self.drafted = self.draft_accepted = 0  # totals over the stepper's life: how well drafts pay
         self.step_cost: StepCost | None = None  # what a decode costs by batch size; see worker()
+        self._filled: list[int] = []  # idle sequences given a throwaway token in this step's batch
+        self.filled = 0  # such tokens over the stepper's life, for benchmarks
 
     def close(self) -> None:
         """Free the context; only once the worker thread is gone."""
@@ -150,18 +153,18 @@ class LlamaStepper:
 
     @contextlib.contextmanager
     def worker(self) -> Iterator[None]:
-        if self.speculation.draft_max:
-            # Timed here, on the worker thread, before any job: llama.cpp's CPU threads are an OpenMP
-            # team per calling thread, and a second team (a decode from the loading thread) left
-            # spinning beside the worker's made every later decode ~1.6x slower (measured).
-            try:
-                self.step_cost = measure_step_cost(self.ctx, self.batch, self.slots[0].seq_id, self.model.n_vocab)
-            except Exception:  # never the worker's end: serve without drafting instead
-                log.exception("could not time the context's decode; prompt-lookup drafting is off")
-                C.llama_memory_seq_rm(self.memory, self.slots[0].seq_id, -1, -1)
-            else:
-                if self.step_cost is None:
-                    log.warning("--batch-size is too small to time a draft; prompt-lookup drafting is off")
+        # The decode cost prices drafts and fillers. Timed here, on the worker thread, before any job:
+        # llama.cpp's CPU threads are an OpenMP team per calling thread, and a second team (a decode
+        # from the loading thread) left spinning beside the worker's made every later decode ~1.6x
+        # slower (measured).
+        try:
+            self.step_cost = measure_step_cost(self.ctx, self.batch, self.slots[0].seq_id, self.model.n_vocab)
+        except Exception:  # never the worker's end: serve without drafting and fillers instead
+            log.exception("could not time the context's decode; prompt-lookup drafting and fillers are off")
+            C.llama_memory_seq_rm(self.memory, self.slots[0].seq_id, -1, -1)
+        else:
+            if self.step_cost is None and self.speculation.draft_max:
+                log.warning("--batch-size is too small to time a draft; prompt-lookup drafting is off")
         yield
 
     def place(self, job: BackendJob) -> Placed[Slot] | Wait:
@@ -207,6 +210,9 @@ class LlamaStepper:
         if self.batch.n == 0:
             return []
         rc = C.llama_decode(self.ctx, self.batch.ready())
+        for seq_id in self._filled:  # what a filler wrote goes again, whether the decode worked or not
+            C.llama_memory_seq_rm(self.memory, seq_id, len(self.slots[seq_id].cached), -1)
+        self.filled += len(self._filled)
         self.decodes += 1
         if rc != 0:
             raise GenerationFailed(f"llama_decode returned {rc}")
@@ -368,60 +374,90 @@ class LlamaStepper:
         return shared
 
     def _fill_batch(self) -> list[Slot]:
-        """This step's batch; the slots that get logits (and so a sampled token), in batch order."""
+        """This step's batch; the slots that get logits (and so a sampled token), in batch order.
+
+        What each slot puts in is decided first: decoding sequences one token each (plus a draft, or
+        the run their constraint forced), so streams keep flowing while prompts prefill; then prompt
+        chunks up to the batch budget; then throwaway tokens in the holes between busy sequences where
+        they save a pass (fillers.py). It is added in sequence-id order, so that llama.cpp's passes
+        (one per run of consecutive ids) cover as many sequences as they can."""
         batch = self.batch
         batch.clear()
-        active: list[Slot] = []
         for slot in self.slots:
             slot.batch_index = slot.output_row = -1
-        # Decoding sequences first: one token each (plus a draft), so streams keep flowing while
-        # prompts prefill.
         decoding = [s for s in self.slots if s.busy and s.next_token is not None]
         drafts = self._plan_drafts(decoding)
+        entries: dict[int, tuple[Slot, str, list[int]]] = {}  # seq_id -> (slot, kind, tokens)
+        room = batch.capacity
         for slot in decoding:
-            if not batch.room:
+            if not room:
                 break
             assert slot.next_token is not None
             if slot.forced:
                 # The constraint forced tokens after the sampled one: they are fed with it (logits for
                 # the last only); a run longer than the room goes on as a prefill. No draft with them.
                 run, slot.next_token, slot.forced = [slot.next_token, *slot.forced], None, []
-                if len(run) > batch.room:
-                    run, slot.pending = run[: batch.room], run[batch.room :]
-                    batch.add(run, len(slot.cached), slot.seq_id, False)
-                    slot.cached.extend(run)
-                    continue
-                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
-                slot.batch_index = batch.n - 1
-                slot.cached.extend(run)
-                active.append(slot)
-                continue
-            slot.draft = drafts.get(slot, [])[: batch.room - 1]
-            run = [slot.next_token, *slot.draft]
-            slot.batch_index = batch.n
-            if slot.draft:
-                slot.output_row = batch.add_all(run, len(slot.cached), slot.seq_id)
-            else:
-                slot.output_row = batch.add(run, len(slot.cached), slot.seq_id, True)
-            slot.cached.extend(run)
-            slot.next_token = None
-            active.append(slot)
-        for slot in self.slots:
-            if slot.busy and slot.pending and batch.room:
-                take = min(len(slot.pending), batch.room)
-                chunk, slot.pending = slot.pending[:take], slot.pending[take:]
-                last = not slot.pending
-                if slot.prompt_lps is not None:  # row i predicts the prompt token after chunk[i]
-                    first = batch.add_all(chunk, len(slot.cached), slot.seq_id)
-                    slot.scoring = (first, chunk[1:] + slot.pending[:1])
-                    row = first + len(chunk) - 1  # the last row: the first output token's logits
+                if len(run) > room:
+                    run, slot.pending = run[:room], run[room:]
+                    entries[slot.seq_id] = (slot, "partial", run)
                 else:
-                    row = batch.add(chunk, len(slot.cached), slot.seq_id, last)
-                slot.cached.extend(chunk)
-                if last:
+                    entries[slot.seq_id] = (slot, "forced", run)
+            else:
+                slot.draft = drafts.get(slot, [])[: room - 1]
+                run = [slot.next_token, *slot.draft]
+                slot.next_token = None
+                entries[slot.seq_id] = (slot, "decode", run)
+            room -= len(run)
+        for slot in self.slots:
+            if slot.busy and slot.pending and room and slot.seq_id not in entries:
+                take = min(len(slot.pending), room)
+                chunk, slot.pending = slot.pending[:take], slot.pending[take:]
+                entries[slot.seq_id] = (slot, "chunk", chunk)
+                room -= take
+        for seq_id in self._fillers(entries, room):
+            idle = self.slots[seq_id]
+            entries[seq_id] = (idle, "filler", idle.cached[-1:] or [0])  # any token will do
+        active: list[Slot] = []
+        for seq_id in sorted(entries):
+            slot, kind, run = entries[seq_id]
+            start = len(slot.cached)
+            if kind == "filler":  # written past what the slot holds; removed after the decode
+                batch.add(run, start, seq_id, False)
+                continue
+            if kind == "partial":
+                batch.add(run, start, seq_id, False)
+            elif kind == "chunk" and slot.prompt_lps is not None:  # row i predicts the token after run[i]
+                first = batch.add_all(run, start, seq_id)
+                slot.scoring = (first, run[1:] + slot.pending[:1])
+                if not slot.pending:  # the last row: the first output token's logits
+                    slot.batch_index, slot.output_row = batch.n - 1, first + len(run) - 1
+            elif kind == "chunk":
+                row = batch.add(run, start, seq_id, not slot.pending)
+                if not slot.pending:
                     slot.batch_index, slot.output_row = batch.n - 1, row
-                    active.append(slot)
+            elif kind == "decode" and slot.draft:
+                slot.batch_index = batch.n
+                slot.output_row = batch.add_all(run, start, seq_id)
+            else:  # a decode without a draft, or a forced run: logits for the last token
+                slot.output_row = batch.add(run, start, seq_id, True)
+                slot.batch_index = batch.n - 1
+            slot.cached.extend(run)
+            if slot.batch_index >= 0:
+                active.append(slot)
+        self._filled = [seq_id for seq_id, (_, kind, _) in entries.items() if kind == "filler"]
         return active
+
+    def _fillers(self, entries: dict[int, tuple[Slot, str, list[int]]], room: int) -> list[int]:
+        """Idle sequences that get a throwaway token this step, where it saves a pass (fillers.py)."""
+        if self.step_cost is None or len(entries) < 2 or not room:
+            return []
+        layout = [(seq_id, len(entries[seq_id][2])) for seq_id in sorted(entries)]
+
+        def fillable(seq_id: int) -> bool:
+            slot = self.slots[seq_id]
+            return not slot.busy and len(slot.cached) < self.ctx_size
+
+        return plan_fillers(layout, fillable, self.step_cost, self.batch.capacity, room)
 
     def _plan_drafts(self, decoding: list[Slot]) -> dict[Slot, list[int]]:
         """The drafted tokens each decoding slot verifies this step, as far as they pay (drafting.py)."""
