@@ -7,9 +7,10 @@ Q4_1, as in tests/conftest.py `exact_args`: its outputs do not depend on what el
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from chuk_lazarus.core.types import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
+from chuk_lazarus.core.types import ChatMessage, GenerationRequest, GenerationResult, ResponseFormat, SamplingParams
 from chuk_lazarus.engine import ModelEngine
 
 SYSTEM = "You are a patient tutor. " + " ".join(f"Rule {i}: explain step {i} slowly." for i in range(30))
@@ -36,14 +37,20 @@ async def test_an_evicted_conversation_is_restored_with_the_logits_it_had_in_its
         from_ram = await run(engine, a)
         prompt = cold.finish.usage.prompt_tokens
         assert prompt > 150 and cold.finish.usage.cached_prompt_tokens == 0
-        assert in_slot.finish.usage.cached_prompt_tokens == from_ram.finish.usage.cached_prompt_tokens == prompt - 1
+        # The same prompt again: all of it is reused, and its first token comes from the logits kept
+        # at its end (the very row the cold run sampled from).
+        assert in_slot.finish.usage.cached_prompt_tokens == from_ram.finish.usage.cached_prompt_tokens == prompt
+        assert cold.logprobs[0] == in_slot.logprobs[0] == from_ram.logprobs[0]
         # The restored K/V are the slot's own bytes: the same logits, to the last bit.
         assert from_ram.logprobs == in_slot.logprobs and from_ram.text == in_slot.text == cold.text
-        # Against a full recompute, the last prompt token is computed alone instead of inside one
-        # batch: llama.cpp's one-row and many-row kernels differ by ~1e-3 in logprob (see conftest),
-        # and later tokens attend to that token's slightly different K/V.
+        # Against the cold run, later tokens decode one at a time over K/V the prompt's batch computed
+        # in the slot or restored (the same bytes); the cold run's own decodes agree within the ~1e-3
+        # of llama.cpp's one-row and many-row kernels (see conftest).
         assert [x.token for x in cold.logprobs] == [y.token for y in from_ram.logprobs]
-        assert abs(cold.logprobs[0].logprob - from_ram.logprobs[0].logprob) < 1e-2
+        assert all(abs(x.logprob - y.logprob) < 1e-2 for x, y in zip(cold.logprobs, from_ram.logprobs))
+        # A prompt that is the same only in part reuses only its shared part (and decodes its first token).
+        longer = await run(engine, chat(SYSTEM, "What is a fraction? Be brief."))
+        assert longer.finish.usage.cached_prompt_tokens < longer.finish.usage.prompt_tokens
     finally:
         await engine.aclose()
 
@@ -94,8 +101,14 @@ async def test_a_conversation_comes_back_from_disk_after_a_restart(tmp_path: Pat
     finally:
         await engine.aclose()
     prompt = cold.finish.usage.prompt_tokens
+    # The disk tier keeps K/V only, not the logits at the prompt's end: the last prompt token is
+    # decoded again, alone, over the restored K/V, where in_slot took the cold batch's own row
+    # (llama.cpp's one-row and many-row kernels differ by ~1e-3, see conftest), and later tokens
+    # attend to that token's slightly different K/V.
     assert from_disk.finish.usage.cached_prompt_tokens == prompt - 1
-    assert from_disk.logprobs == in_slot.logprobs and from_disk.text == in_slot.text
+    assert from_disk.text == in_slot.text
+    assert [x.token for x in from_disk.logprobs] == [y.token for y in in_slot.logprobs]
+    assert abs(from_disk.logprobs[0].logprob - in_slot.logprobs[0].logprob) < 1e-2
     assert other.finish.usage.cached_prompt_tokens < 10  # it shares only the template's opening
 
 
@@ -108,3 +121,32 @@ async def test_without_a_cache_dir_a_restart_computes_the_history_again(tmp_path
         finally:
             await engine.aclose()
         assert result.finish.usage.cached_prompt_tokens == 0
+
+
+async def test_the_same_prompt_again_samples_its_first_token_without_a_decode() -> None:
+    """Seen before and kept (in its slot or in RAM): no decode runs before the first token, and the
+    output is the one a fresh computation gives, seeded sampling and a JSON schema included."""
+    engine = await ModelEngine.load("smollm2-135m:q4_1", parallel=1, threads=1, cache_ram=64)
+    stepper = engine.backend.stepper  # type: ignore[attr-defined]
+    try:
+        a = chat(SYSTEM, "What is a fraction?")
+        one = GenerationRequest(messages=a.messages, max_tokens=1, sampling=SamplingParams(temperature=0))
+        first = await run(engine, one)
+        decodes = stepper.decodes
+        again = await run(engine, one)
+        assert stepper.decodes == decodes  # answered from the kept logits alone
+        assert again.text == first.text and again.finish.usage.cached_prompt_tokens == again.finish.usage.prompt_tokens
+        seeded = GenerationRequest(messages=a.messages, max_tokens=12, sampling=SamplingParams(temperature=0.9, seed=11))
+        fresh = await run(engine, seeded)  # its first token from the row kept above
+        await run(engine, chat(None, "Name a colour."))  # the slot goes to another prompt; a's state to RAM
+        restored = await run(engine, seeded)
+        assert restored.text == fresh.text and restored.finish.usage.cached_prompt_tokens == restored.finish.usage.prompt_tokens
+        schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
+        shaped = GenerationRequest(
+            messages=a.messages, max_tokens=16, sampling=SamplingParams(temperature=0),
+            response_format=ResponseFormat(type="json_schema", schema=schema),
+        )  # fmt: skip
+        outputs = [(await run(engine, shaped)).text for _ in range(2)]
+        assert outputs[0] == outputs[1] and json.loads(outputs[0]).keys() == {"n"}
+    finally:
+        await engine.aclose()

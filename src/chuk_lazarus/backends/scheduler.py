@@ -48,10 +48,13 @@ class Wait(enum.Enum):
 
 @dataclass(frozen=True)
 class Placed(Generic[S]):
-    """The job runs as `seq`; `cached` of its prompt tokens were already in memory (not computed)."""
+    """The job runs as `seq`; `cached` of its prompt tokens were already in memory (not computed).
+    `first`: its first token, when the stepper could sample it at once (the whole prompt was seen
+    before, and its logits kept): delivered now, before the next step."""
 
     seq: S
     cached: int = 0
+    first: tuple[int, RawLogprob | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,15 +162,19 @@ class Scheduler(Generic[S]):
     def _run(self) -> None:
         with self.stepper.worker():
             while self._wait_for_work():
-                with batched_delivery():  # one event-loop wake-up per step, not one per token
-                    try:
+                # One event-loop wake-up for what admission delivers (first tokens sampled at once,
+                # cancellations), before the step; then one per step, not one per token.
+                try:
+                    with batched_delivery():
                         with self.admission.cond:
                             self._admit_locked()
                         self._sweep_cancelled()
-                        if self.running:
+                    if self.running:
+                        with batched_delivery():
                             self._step()
-                    except Exception as exc:  # a bug in releasing or admitting: never kill the thread
-                        log.exception("scheduler iteration failed")
+                except Exception as exc:  # a bug in releasing or admitting: never kill the thread
+                    log.exception("scheduler iteration failed")
+                    with batched_delivery():
                         self._fail_all(GenerationFailed(f"generation failed: {exc}"))
             with batched_delivery():
                 self._shut_down()
@@ -207,6 +214,9 @@ class Scheduler(Generic[S]):
                 job.sink.on_admitted()
             except Exception as exc:  # noqa: BLE001 - a broken sink ends only its own job
                 self._sink_failed(run, exc)
+                continue
+            if placed.first is not None:
+                self._deliver(run, *placed.first)
         queue.extendleft(reversed(waiting))
 
     def _sweep_cancelled(self) -> None:

@@ -21,10 +21,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .prefix_cache import common_prefix
 
 # A state is worth keeping only if restoring it saves at least this many tokens of prefill.
 MIN_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class PromptEnd:
+    """The logits after a sequence's first `length` tokens: the end of its prompt, kept when its first
+    token was sampled. A later request whose prompt is exactly those tokens samples its first token
+    from them at once, with no decode (they are the logits a decode of that prompt gives)."""
+
+    length: int
+    logits: np.ndarray  # float32, one row of the vocabulary
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,11 @@ class Entry:
     # llama.cpp's serialized sequence state (K/V of `tokens`, positions 0..n-1): a ctypes byte array,
     # handed back to llama.cpp as it is; only its length matters here.
     state: Any
+    prompt_end: PromptEnd | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.state) + (self.prompt_end.logits.nbytes if self.prompt_end is not None else 0)
 
 
 class HostCache:
@@ -53,18 +70,31 @@ class HostCache:
         key = tuple(tokens)
         return not any(len(e.tokens) >= len(key) and e.tokens[: len(key)] == key for e in self._entries.values())
 
-    def put(self, tokens: Sequence[int], state: Any) -> None:
-        """Keep `state`, dropping entries it makes redundant (prefixes of it) and then the least
-        recently used until everything fits. A state larger than the whole budget is not kept."""
+    def put(self, tokens: Sequence[int], state: Any, prompt_end: PromptEnd | None = None) -> None:
+        """Keep `state` (and the logits at its prompt's end, when known), dropping entries it makes
+        redundant (prefixes of it) and then the least recently used until everything fits. An entry
+        larger than the whole budget is not kept."""
         key = tuple(tokens)
-        if len(state) > self.max_bytes or not self.wants(key):
+        if prompt_end is not None and prompt_end.length > len(key):
+            prompt_end = None
+        entry = Entry(key, state, prompt_end)
+        if entry.nbytes > self.max_bytes or not self.wants(key):
             return
         for old in [k for k in self._entries if len(k) <= len(key) and key[: len(k)] == k]:
             self._drop(old)
-        self._entries[key] = Entry(key, state)
-        self.bytes += len(state)
+        self._entries[key] = entry
+        self.bytes += entry.nbytes
         while self.bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
+
+    def exact(self, prompt: Sequence[int]) -> Entry | None:
+        """An entry holding all of `prompt` with the logits at its end (the same prompt seen before)."""
+        key = tuple(prompt)
+        for entry in self._entries.values():
+            end = entry.prompt_end
+            if end is not None and end.length == len(key) and entry.tokens[: len(key)] == key:
+                return entry
+        return None
 
     def best(self, prompt: Sequence[int], limit: int) -> tuple[Entry | None, int]:
         """The entry sharing the longest prefix with `prompt`, and how many tokens (at most `limit`)."""
@@ -83,7 +113,7 @@ class HostCache:
         self._entries.move_to_end(entry.tokens)
 
     def _drop(self, key: tuple[int, ...]) -> None:
-        self.bytes -= len(self._entries.pop(key).state)
+        self.bytes -= self._entries.pop(key).nbytes
 
 
 def state_buffer(size: int) -> Any:

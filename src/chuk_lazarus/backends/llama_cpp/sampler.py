@@ -45,9 +45,24 @@ class SequenceSampler:
             if guide is not None:
                 guide.accept(token)  # a lazy constraint's watch for its trigger
             return token
-        assert self.candidates is not None
-        logits = C.llama_get_logits_ith(ctx, batch_index)
+        return self._pick(C.llama_get_logits_ith(ctx, batch_index))
+
+    def sample_row(self, row: np.ndarray) -> int:
+        """`sample` from a row of logits kept from an earlier decode (float32, the vocabulary): the
+        same chain and constraint, the way `llama_sampler_sample` applies them to a fresh row."""
+        return self._pick(row.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+
+    def _pick(self, logits: ctypes._Pointer[ctypes.c_float]) -> int:
+        """Sample from `logits` under the constraint, and accept the token into both."""
+        guide = self.guide
+        if self.candidates is None:
+            self.candidates = _Candidates(self.n_vocab)
         token = self.candidates.pick(logits, self.handle)
+        if guide is None or not guide.active:
+            if guide is not None:
+                guide.accept(token)
+            C.llama_sampler_accept(self.handle, token)
+            return token
         if not guide.allows(token):
             allowed = guide.allowed()
             if allowed.any():

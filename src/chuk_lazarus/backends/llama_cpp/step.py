@@ -49,7 +49,7 @@ from .calibrate import measure_step_cost
 from .disk_cache import DiskCache
 from .drafting import plan_step_drafts
 from .fillers import plan_fillers
-from .host_cache import MIN_TOKENS, HostCache, state_buffer
+from .host_cache import MIN_TOKENS, Entry, HostCache, PromptEnd, state_buffer
 from .logprobs import prompt_logprobs, row_logprob
 from .model import LlamaModel
 from .prefix_cache import Defer, place
@@ -63,6 +63,17 @@ class Speculation:
 
     draft_max: int = 0
     ngram: int = 3
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A cached sequence state chosen for a prompt: `shared` of its tokens to keep; `entry` when it
+    is the RAM cache's (None: loaded from disk)."""
+
+    state: Any
+    tokens: tuple[int, ...]
+    shared: int
+    entry: Entry | None
 
 
 @dataclass(eq=False)
@@ -84,6 +95,13 @@ class Slot:
     # (the first output row of its chunk, and the prompt token each row predicts).
     prompt_lps: list[RawLogprob] | None = None
     scoring: tuple[int, list[int]] | None = None
+    # The logits after the first `length` tokens of `cached` (a prompt's end): a later job with exactly
+    # that prompt takes its first token from them, with no decode. None once `cached` loses them.
+    prompt_end: PromptEnd | None = None
+    # A copy between this slot's memory and another's is queued: across KV streams llama.cpp makes it
+    # at the next decode, so until then the slot's bytes are neither saved (they are not there yet)
+    # nor replaced by a restore (the copy would land over it, or carry it off).
+    copy_pending: bool = False
 
     @property
     def busy(self) -> bool:
@@ -178,11 +196,21 @@ class LlamaStepper:
         scored = job.prompt_logprobs is not None
         if scored:  # every prompt position's logits are needed, so none of it comes from a cache
             placement, source = dataclasses.replace(placement, reuse=0, source=None), None
+        prompt = job.prompt_tokens
+        keep = placement.reuse
+        if not scored and _ends_prompt(source or slot, prompt):
+            keep = len(prompt)  # all of it, and its first token from the logits kept at its end
+        stored = None if scored or slot.copy_pending else self._stored(prompt, keep)
         # What the slot holds past the part this prompt keeps is about to go: keep it in RAM first.
-        self._save(slot, keep=placement.reuse if source is None else 0)
-        reuse = self._reuse(slot, placement.reuse, source)
-        if not scored:
-            reuse = self._restore(slot, job.prompt_tokens, reuse)
+        self._save(slot, keep=keep if source is None and stored is None else 0)
+        if stored is not None:
+            # Never a copy from another slot under a restore: across KV streams llama.cpp copies at
+            # the next decode, over whatever was restored meanwhile.
+            reuse = self._restore(slot, stored)
+        else:
+            reuse = self._reuse(slot, keep, source)
+        if reuse == len(prompt) and not _ends_prompt(slot, prompt):  # (cannot happen) then decode its last token
+            reuse = self._reuse(slot, len(prompt) - 1, None)
         slot.prompt_lps = [] if scored else None
         # Plain greedy rows share one argmax; anything else gets its own chain (and constraint).
         slot.sampler = None
@@ -203,13 +231,32 @@ class LlamaStepper:
         if self.speculation.draft_max:
             slot.drafter = NgramDrafter(self.speculation.ngram)
             slot.drafter.extend(job.prompt_tokens, score=False)
+        if reuse == len(prompt) and _ends_prompt(slot, prompt):
+            return Placed(slot, reuse, first=self._first_from_kept(slot))
         return Placed(slot, reuse)
+
+    def _first_from_kept(self, slot: Slot) -> tuple[int, RawLogprob | None]:
+        """The first token of a prompt seen before, sampled from the logits kept at its end, as a
+        decode of its last token would have given them. It is fed at the next step like any sampled
+        token (a constraint's forced run after it is left to the steps: no fast-forward here)."""
+        job, end = slot.job, slot.prompt_end
+        assert job is not None and end is not None
+        row = end.logits
+        token = int(row.argmax()) if slot.sampler is None else slot.sampler.sample_row(row)
+        logprob = row_logprob(row, token, job.logprobs) if job.logprobs is not None else None
+        slot.next_token = token
+        slot.generated = 1
+        if slot.drafter is not None:
+            slot.drafter.extend([token])
+        return token, logprob
 
     def step(self) -> list[Sampled[Slot]]:
         active = self._fill_batch()
         if self.batch.n == 0:
             return []
         rc = C.llama_decode(self.ctx, self.batch.ready())
+        for slot in self.slots:
+            slot.copy_pending = False  # made by this decode
         for seq_id in self._filled:  # what a filler wrote goes again, whether the decode worked or not
             C.llama_memory_seq_rm(self.memory, seq_id, len(self.slots[seq_id].cached), -1)
         self.filled += len(self._filled)
@@ -232,6 +279,9 @@ class LlamaStepper:
             # Position j of the run: the logits after the sampled token (j = 0) and after each drafted
             # token. The draft holds as far as the sampler's own picks agree with it.
             tokens: list[int] = []
+            if slot.generated == 0:  # its prompt's end: kept for a later job with the same prompt
+                row = self._logits(C.llama_get_logits_ith(self.ctx, slot.batch_index), 1)[0]
+                slot.prompt_end = PromptEnd(len(slot.cached), row.copy())
             for j in range(len(slot.draft) + 1):
                 if slot.sampler is None:
                     assert greedy is not None
@@ -270,6 +320,7 @@ class LlamaStepper:
             keep = len(slot.cached) - (drafted - accepted)
             C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
             del slot.cached[keep:]
+            _trim_prompt_end(slot)
         slot.draft = []
 
     def release(self, seq: Slot) -> None:
@@ -293,6 +344,8 @@ class LlamaStepper:
                 # After a failed decode the memory of this sequence is unknown: forget it entirely.
                 C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
                 slot.cached.clear()
+                slot.prompt_end = None
+                slot.copy_pending = False
                 self.release(slot)
 
     def is_eog(self, token: int) -> bool:
@@ -316,20 +369,23 @@ class LlamaStepper:
             # Across streams llama.cpp copies a whole sequence (a buffer copy at the next decode);
             # then the part past the shared prefix is dropped.
             C.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
+            source.copy_pending = slot.copy_pending = True
             C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
             slot.cached = source.cached[:reuse]
+            slot.prompt_end = source.prompt_end
         elif not C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1):
             # Some memories (recurrent models) cannot drop a tail: start this sequence afresh.
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             reuse = 0
         del slot.cached[reuse:]
+        _trim_prompt_end(slot)
         return reuse
 
     def _save(self, slot: Slot, *, keep: int) -> None:
         """Copy the slot's sequence state into the host cache (and the disk tier), if enough of it is
         about to be lost."""
         cache, disk = self.host_cache, self.disk_cache
-        if len(slot.cached) - keep < MIN_TOKENS or not (cache.wants(slot.cached) or disk is not None):
+        if slot.copy_pending or len(slot.cached) - keep < MIN_TOKENS or not (cache.wants(slot.cached) or disk is not None):
             return
         size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
         if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
@@ -339,17 +395,20 @@ class LlamaStepper:
         if written != size:
             log.warning("could not save a sequence state (%d of %d bytes)", written, size)
             return
-        cache.put(slot.cached, state)
+        cache.put(slot.cached, state, slot.prompt_end)
         if disk is not None:
             disk.put(slot.cached, state)
 
-    def _restore(self, slot: Slot, prompt: list[int], reuse: int) -> int:
-        """Restore the cached state sharing the most of `prompt` (RAM first, then disk), when it beats
-        what `slot` holds now; the number of prompt tokens in memory afterwards."""
+    def _stored(self, prompt: list[int], reuse: int) -> _Stored | None:
+        """The cached state (RAM first, then disk) worth restoring for `prompt` over the `reuse` tokens
+        the slots give it: the same prompt with the logits at its end (no decode for its first
+        token), or one sharing at least `MIN_TOKENS` more of it."""
         limit = len(prompt) - 1
         entry, shared = self.host_cache.best(prompt, limit=limit)
-        state: Any = entry.state if entry is not None else None
-        tokens = entry.tokens if entry is not None else ()
+        exact = self.host_cache.exact(prompt) if reuse < len(prompt) else None
+        if exact is not None:
+            entry, shared = exact, len(prompt)
+        found = _Stored(entry.state, entry.tokens, shared, entry) if entry is not None else None
         if self.disk_cache is not None:
             on_disk, disk_shared = self.disk_cache.best(prompt, limit=limit)
             if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
@@ -357,21 +416,28 @@ class LlamaStepper:
                 if loaded is not None:
                     state = state_buffer(len(loaded))
                     ctypes.memmove(state, loaded, len(loaded))
-                    tokens, shared, entry = on_disk.tokens, disk_shared, None
-                    self.host_cache.put(tokens, state)  # back in RAM for the next time
-        if state is None or shared < reuse + MIN_TOKENS:
-            return reuse
+                    self.host_cache.put(on_disk.tokens, state)  # back in RAM for the next time
+                    return _Stored(state, on_disk.tokens, disk_shared, None)
+        if found is None or (exact is None and shared < reuse + MIN_TOKENS):
+            return None
+        return found
+
+    def _restore(self, slot: Slot, stored: _Stored) -> int:
+        """Put `stored` into `slot`'s memory; the number of prompt tokens in memory afterwards."""
         C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-        if C.llama_state_seq_set_data(self.ctx, state, len(state), slot.seq_id) == 0:
+        if C.llama_state_seq_set_data(self.ctx, stored.state, len(stored.state), slot.seq_id) == 0:
             log.warning("could not restore a cached sequence state; computing the prompt instead")
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             slot.cached.clear()
+            slot.prompt_end = None
             return 0
-        C.llama_memory_seq_rm(self.memory, slot.seq_id, shared, -1)
-        slot.cached = list(tokens[:shared])
-        if entry is not None:
-            self.host_cache.touch(entry)
-        return shared
+        C.llama_memory_seq_rm(self.memory, slot.seq_id, stored.shared, -1)
+        slot.cached = list(stored.tokens[: stored.shared])
+        slot.prompt_end = stored.entry.prompt_end if stored.entry is not None else None
+        _trim_prompt_end(slot)
+        if stored.entry is not None:
+            self.host_cache.touch(stored.entry)
+        return stored.shared
 
     def _fill_batch(self) -> list[Slot]:
         """This step's batch; the slots that get logits (and so a sampled token), in batch order.
@@ -490,3 +556,15 @@ class LlamaStepper:
     def _logprob(self, index: int, token: int, top_n: int) -> RawLogprob:
         return row_logprob(self._logits(C.llama_get_logits_ith(self.ctx, index), 1)[0], token, top_n)
 
+
+
+def _ends_prompt(slot: Slot, prompt: list[int]) -> bool:
+    """Whether `slot` holds all of `prompt` and the logits at its end."""
+    end = slot.prompt_end
+    return end is not None and end.length == len(prompt) and slot.cached[: len(prompt)] == prompt
+
+
+def _trim_prompt_end(slot: Slot) -> None:
+    """Forget the kept logits once the slot no longer holds the tokens they follow."""
+    if slot.prompt_end is not None and slot.prompt_end.length > len(slot.cached):
+        slot.prompt_end = None
