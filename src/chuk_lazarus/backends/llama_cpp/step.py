@@ -23,6 +23,13 @@ decode, which is measured once at load (calibrate.py).
 
 Beyond the slots, a host-RAM cache (host_cache.py) keeps the state of a slot whose prompt is about to
 be overwritten, and restores it into a slot when a later prompt shares more of it than any slot holds.
+A slot and its cache entry also keep the logits at the end of their prompt: a later job with exactly
+that prompt (a retry, the same question again) takes its first token from them at placement, with no
+decode.
+
+llama.cpp makes one pass over the weights per run of consecutive sequence ids (ubatch.py), so a batch
+is laid out in id order, and idle sequences in the holes between busy ones get a throwaway token when
+that saves a pass (fillers.py).
 """
 
 from __future__ import annotations
