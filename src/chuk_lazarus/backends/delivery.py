@@ -33,6 +33,19 @@ def batched_delivery() -> Iterator[None]:
                 pass
 
 
+def deliver_now() -> None:
+    """Inside `batched_delivery()`: wake the loops for what was posted so far, instead of at the end of
+    the block (a first token that should not wait for the rest of an admission round)."""
+    pending = getattr(_batching, "pending", None)
+    if pending:
+        for poster in pending:
+            try:
+                poster.wake()
+            except RuntimeError:
+                pass
+        pending.clear()
+
+
 class LoopPoster:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop

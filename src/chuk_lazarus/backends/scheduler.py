@@ -31,7 +31,7 @@ from ..core.errors import GenerationFailed
 from ..core.types import LoadStats
 from .admission import AdmissionQueue
 from .base import Backend, BackendFinish, BackendJob, RawLogprob, TokenSink
-from .delivery import batched_delivery
+from .delivery import batched_delivery, deliver_now
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ class Scheduler(Generic[S]):
                 continue
             if placed.first is not None:
                 self._deliver(run, *placed.first)
+                deliver_now()  # its stream starts now, not after the rest of this round's placements
         queue.extendleft(reversed(waiting))
 
     def _sweep_cancelled(self) -> None:

@@ -154,6 +154,7 @@ class GenerationRequest:
     # True when `max_tokens` is the server's default rather than the caller's: it is then cut to the room
     # the prompt leaves. A caller's own max_tokens that does not fit is refused (400), as OpenAI does.
     max_tokens_is_default: bool = False
+    max_tokens_field: str = "max_tokens"  # what the protocol calls it, for errors (`options.num_predict`)
     # Sampling fields the client left out (names from DEFAULTABLE_SAMPLING): the engine gives them the
     # server's defaults, else the model's own, over the protocol's value in `sampling`.
     sampling_unset: frozenset[str] = frozenset()

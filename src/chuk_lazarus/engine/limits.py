@@ -48,7 +48,8 @@ def check_request(request: GenerationRequest, info: ModelInfo) -> None:
     # A raw prompt may ask for 0 tokens: /v1/completions with echo + logprobs scores a text that way.
     least = 1 if request.messages else 0
     if request.max_tokens is not None and request.max_tokens < least:
-        raise InvalidRequest(f"max_tokens must be at least {least}, got {request.max_tokens}", param="max_tokens")
+        name = request.max_tokens_field
+        raise InvalidRequest(f"{name} must be at least {least}, got {request.max_tokens}", param=name)
     _check_logit_bias(request, info)
 
 
@@ -88,11 +89,12 @@ def max_tokens_for(request: GenerationRequest, prompt_tokens: int, context: int)
     if request.max_tokens is None:
         return room
     if request.max_tokens > room and not request.max_tokens_is_default:
+        name = request.max_tokens_field
         raise ContextLengthExceeded(
-            f"max_tokens is too large: {request.max_tokens}. This model's maximum context length is {context} "
+            f"{name} is too large: {request.max_tokens}. This model's maximum context length is {context} "
             f"tokens and your messages resulted in {prompt_tokens} tokens, which leaves room for at most "
-            f"{room} completion tokens. Please reduce max_tokens or the length of the messages.",
-            param="max_tokens",
+            f"{room} completion tokens. Please reduce {name} or the length of the messages.",
+            param=name,
         )
     return min(request.max_tokens, room)
 

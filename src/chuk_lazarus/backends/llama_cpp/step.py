@@ -39,8 +39,7 @@ import ctypes
 import dataclasses
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import llama_cpp as C
 import numpy as np
@@ -56,11 +55,13 @@ from .calibrate import measure_step_cost
 from .disk_cache import DiskCache
 from .drafting import plan_step_drafts
 from .fillers import plan_fillers
-from .host_cache import MIN_TOKENS, Entry, HostCache, PromptEnd, state_buffer
+from .host_cache import HostCache, PromptEnd
 from .logprobs import prompt_logprobs, row_logprob
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
+from .slot import Slot, ends_prompt, trim_prompt_end
+from .slot_memory import SlotMemory
 
 log = logging.getLogger(__name__)
 
@@ -70,49 +71,6 @@ class Speculation:
 
     draft_max: int = 0
     ngram: int = 3
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """A cached sequence state chosen for a prompt: `shared` of its tokens to keep; `entry` when it
-    is the RAM cache's (None: loaded from disk)."""
-
-    state: Any
-    tokens: tuple[int, ...]
-    shared: int
-    entry: Entry | None
-
-
-@dataclass(eq=False)
-class Slot:
-    seq_id: int
-    cached: list[int] = field(default_factory=list)  # tokens whose K/V are in memory for seq_id
-    job: BackendJob | None = None
-    sampler: SequenceSampler | None = None  # None for plain greedy: argmax, no chain needed
-    pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
-    next_token: int | None = None  # sampled, not yet decoded
-    forced: list[int] = field(default_factory=list)  # forced by the constraint after next_token, not yet decoded
-    batch_index: int = -1  # where this slot's logits are in the current batch, or -1
-    output_row: int = -1  # the row of those logits among the step's outputs
-    last_used: int = 0
-    drafter: NgramDrafter | None = None  # the sequence's own tokens, indexed for drafting
-    draft: list[int] = field(default_factory=list)  # drafted tokens in this step's batch, after next_token
-    generated: int = 0
-    # A job with `prompt_logprobs`: the prompt's logprobs so far, and this step's rows to score
-    # (the first output row of its chunk, and the prompt token each row predicts).
-    prompt_lps: list[RawLogprob] | None = None
-    scoring: tuple[int, list[int]] | None = None
-    # The logits after the first `length` tokens of `cached` (a prompt's end): a later job with exactly
-    # that prompt takes its first token from them, with no decode. None once `cached` loses them.
-    prompt_end: PromptEnd | None = None
-    # A copy between this slot's memory and another's is queued: across KV streams llama.cpp makes it
-    # at the next decode, so until then the slot's bytes are neither saved (they are not there yet)
-    # nor replaced by a restore (the copy would land over it, or carry it off).
-    copy_pending: bool = False
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None
 
 
 class LlamaStepper:
@@ -153,6 +111,7 @@ class LlamaStepper:
         if not self.ctx:
             raise GenerationFailed("llama.cpp could not create a context (out of memory?)")
         self.memory = C.llama_get_memory(self.ctx)
+        self.slot_memory = SlotMemory(self.ctx, self.host_cache, disk_cache)
         self.batch = Batch(batch_size)
         self.slots = [Slot(seq_id=i) for i in range(parallel)]
         self.decodes = 0  # a clock for least-recently-used slot choice
@@ -168,7 +127,7 @@ class LlamaStepper:
                 # What the slots still hold is on disk only if it was ever evicted: keep it for the
                 # next run (the disk tier's point), then let the writer finish.
                 for slot in self.slots:
-                    self._save(slot, keep=0)
+                    self.slot_memory.save(slot, keep=0)
             C.llama_free(self.ctx)
             self.ctx = None
         if self.disk_cache is not None:
@@ -205,19 +164,19 @@ class LlamaStepper:
             placement, source = dataclasses.replace(placement, reuse=0, source=None), None
         prompt = job.prompt_tokens
         keep = placement.reuse
-        if not scored and _ends_prompt(source or slot, prompt):
+        if not scored and ends_prompt(source or slot, prompt):
             keep = len(prompt)  # all of it, and its first token from the logits kept at its end
-        stored = None if scored or slot.copy_pending else self._stored(prompt, keep)
+        stored = None if scored or slot.copy_pending else self.slot_memory.stored(prompt, keep)
         # What the slot holds past the part this prompt keeps is about to go: keep it in RAM first.
-        self._save(slot, keep=keep if source is None and stored is None else 0)
+        self.slot_memory.save(slot, keep=keep if source is None and stored is None else 0)
         if stored is not None:
             # Never a copy from another slot under a restore: across KV streams llama.cpp copies at
             # the next decode, over whatever was restored meanwhile.
-            reuse = self._restore(slot, stored)
+            reuse = self.slot_memory.restore(slot, stored)
         else:
-            reuse = self._reuse(slot, keep, source)
-        if reuse == len(prompt) and not _ends_prompt(slot, prompt):  # (cannot happen) then decode its last token
-            reuse = self._reuse(slot, len(prompt) - 1, None)
+            reuse = self.slot_memory.reuse(slot, keep, source)
+        if reuse == len(prompt) and not ends_prompt(slot, prompt):  # (cannot happen) then decode its last token
+            reuse = self.slot_memory.reuse(slot, len(prompt) - 1, None)
         slot.prompt_lps = [] if scored else None
         # Plain greedy rows share one argmax; anything else gets its own chain (and constraint).
         slot.sampler = None
@@ -238,7 +197,7 @@ class LlamaStepper:
         if self.speculation.draft_max:
             slot.drafter = NgramDrafter(self.speculation.ngram)
             slot.drafter.extend(job.prompt_tokens, score=False)
-        if reuse == len(prompt) and _ends_prompt(slot, prompt):
+        if reuse == len(prompt) and ends_prompt(slot, prompt):
             return Placed(slot, reuse, first=self._first_from_kept(slot))
         return Placed(slot, reuse)
 
@@ -327,7 +286,7 @@ class LlamaStepper:
             keep = len(slot.cached) - (drafted - accepted)
             C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
             del slot.cached[keep:]
-            _trim_prompt_end(slot)
+            trim_prompt_end(slot)
         slot.draft = []
 
     def release(self, seq: Slot) -> None:
@@ -369,82 +328,6 @@ class LlamaStepper:
 
     def _rendered(self, token: int) -> bytes:
         return self.model.piece(token, special=True)
-
-    def _reuse(self, slot: Slot, reuse: int, source: Slot | None) -> int:
-        """Make `slot`'s memory hold the first `reuse` prompt tokens; how many it really holds."""
-        if source is not None:
-            # Across streams llama.cpp copies a whole sequence (a buffer copy at the next decode);
-            # then the part past the shared prefix is dropped.
-            C.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
-            source.copy_pending = slot.copy_pending = True
-            C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1)
-            slot.cached = source.cached[:reuse]
-            slot.prompt_end = source.prompt_end
-        elif not C.llama_memory_seq_rm(self.memory, slot.seq_id, reuse, -1):
-            # Some memories (recurrent models) cannot drop a tail: start this sequence afresh.
-            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-            reuse = 0
-        del slot.cached[reuse:]
-        _trim_prompt_end(slot)
-        return reuse
-
-    def _save(self, slot: Slot, *, keep: int) -> None:
-        """Copy the slot's sequence state into the host cache (and the disk tier), if enough of it is
-        about to be lost."""
-        cache, disk = self.host_cache, self.disk_cache
-        if slot.copy_pending or len(slot.cached) - keep < MIN_TOKENS or not (cache.wants(slot.cached) or disk is not None):
-            return
-        size = C.llama_state_seq_get_size(self.ctx, slot.seq_id)
-        if size <= 0 or size > max(cache.max_bytes, disk.max_bytes if disk else 0):
-            return
-        state = state_buffer(size)
-        written = C.llama_state_seq_get_data(self.ctx, state, size, slot.seq_id)
-        if written != size:
-            log.warning("could not save a sequence state (%d of %d bytes)", written, size)
-            return
-        cache.put(slot.cached, state, slot.prompt_end)
-        if disk is not None:
-            disk.put(slot.cached, state)
-
-    def _stored(self, prompt: list[int], reuse: int) -> _Stored | None:
-        """The cached state (RAM first, then disk) worth restoring for `prompt` over the `reuse` tokens
-        the slots give it: the same prompt with the logits at its end (no decode for its first
-        token), or one sharing at least `MIN_TOKENS` more of it."""
-        limit = len(prompt) - 1
-        entry, shared = self.host_cache.best(prompt, limit=limit)
-        exact = self.host_cache.exact(prompt) if reuse < len(prompt) else None
-        if exact is not None:
-            entry, shared = exact, len(prompt)
-        found = _Stored(entry.state, entry.tokens, shared, entry) if entry is not None else None
-        if self.disk_cache is not None:
-            on_disk, disk_shared = self.disk_cache.best(prompt, limit=limit)
-            if on_disk is not None and disk_shared >= max(shared, reuse) + MIN_TOKENS:
-                loaded = self.disk_cache.load(on_disk)
-                if loaded is not None:
-                    state = state_buffer(len(loaded))
-                    ctypes.memmove(state, loaded, len(loaded))
-                    self.host_cache.put(on_disk.tokens, state)  # back in RAM for the next time
-                    return _Stored(state, on_disk.tokens, disk_shared, None)
-        if found is None or (exact is None and shared < reuse + MIN_TOKENS):
-            return None
-        return found
-
-    def _restore(self, slot: Slot, stored: _Stored) -> int:
-        """Put `stored` into `slot`'s memory; the number of prompt tokens in memory afterwards."""
-        C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-        if C.llama_state_seq_set_data(self.ctx, stored.state, len(stored.state), slot.seq_id) == 0:
-            log.warning("could not restore a cached sequence state; computing the prompt instead")
-            C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
-            slot.cached.clear()
-            slot.prompt_end = None
-            return 0
-        C.llama_memory_seq_rm(self.memory, slot.seq_id, stored.shared, -1)
-        slot.cached = list(stored.tokens[: stored.shared])
-        slot.prompt_end = stored.entry.prompt_end if stored.entry is not None else None
-        _trim_prompt_end(slot)
-        if stored.entry is not None:
-            self.host_cache.touch(stored.entry)
-        return stored.shared
 
     def _fill_batch(self) -> list[Slot]:
         """This step's batch; the slots that get logits (and so a sampled token), in batch order.
@@ -564,14 +447,3 @@ class LlamaStepper:
         return row_logprob(self._logits(C.llama_get_logits_ith(self.ctx, index), 1)[0], token, top_n)
 
 
-
-def _ends_prompt(slot: Slot, prompt: list[int]) -> bool:
-    """Whether `slot` holds all of `prompt` and the logits at its end."""
-    end = slot.prompt_end
-    return end is not None and end.length == len(prompt) and slot.cached[: len(prompt)] == prompt
-
-
-def _trim_prompt_end(slot: Slot) -> None:
-    """Forget the kept logits once the slot no longer holds the tokens they follow."""
-    if slot.prompt_end is not None and slot.prompt_end.length > len(slot.cached):
-        slot.prompt_end = None

@@ -198,6 +198,7 @@ def _common(body: _GenerationBase, default_max_tokens: int) -> dict[str, Any]:
     return {
         "max_tokens": max_tokens,
         "max_tokens_is_default": opts.num_predict is None,
+        "max_tokens_field": "num_predict",
         "sampling": SamplingParams(
             temperature=DEFAULT_TEMPERATURE if opts.temperature is None else opts.temperature,
             top_p=DEFAULT_TOP_P if opts.top_p is None else opts.top_p,

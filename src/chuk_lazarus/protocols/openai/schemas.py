@@ -204,6 +204,7 @@ def to_generation_request(body: ChatCompletionRequest, *, default_max_tokens: in
         messages=tuple(_message(m, f"messages[{i}]") for i, m in enumerate(body.messages)),
         max_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
         max_tokens_is_default=body.max_completion_tokens is None and body.max_tokens is None,
+        max_tokens_field="max_completion_tokens" if body.max_completion_tokens else "max_tokens",
         sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,

@@ -183,6 +183,7 @@ def to_generation_request(
         messages=tuple(messages),
         max_tokens=body.max_output_tokens or default_max_tokens,
         max_tokens_is_default=body.max_output_tokens is None,
+        max_tokens_field="max_output_tokens",
         sampling_unset=unset_sampling(temperature=body.temperature, top_p=body.top_p),
         sampling=SamplingParams(
             temperature=1.0 if body.temperature is None else body.temperature,
