@@ -1,4 +1,5 @@
-"""Time this context's decode by batch size, once at load, for the draft plan (backends/draft_plan.py).
+"""Time this context's decode by batch size, once at load, for the draft plan (backends/draft_plan.py)
+and the fillers (fillers.py).
 
 What a drafted token costs is a property of the model, the machine and llama.cpp's kernels (on a
 2-core CPU, measured: 1 token 12.8 ms, 2 tokens 22.3 ms, 9 tokens 41.5 ms, 17 tokens 61.9 ms), so it
