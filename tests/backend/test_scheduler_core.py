@@ -280,3 +280,35 @@ def test_forced_runs_are_delivered_counted_and_cut_by_the_finish_rules(stepper: 
         assert sched.forced_tokens == 2 + 1 + 2 + 1
     finally:
         sched.close()
+
+
+class KeptFirstStepper(FakeStepper):
+    """A prompt starting with 99 was seen before: its first token (its second prompt entry) is sampled
+    at placement, as llama.cpp's stepper does from the logits kept at a prompt's end."""
+
+    def place(self, job: BackendJob) -> Placed[FakeSeq] | Wait:
+        placed = super().place(job)
+        if isinstance(placed, Placed) and job.prompt_tokens[0] == 99:
+            first = placed.seq.tokens.pop(0)
+            return Placed(placed.seq, cached=len(job.prompt_tokens), first=(first, RawLogprob(-0.1)))
+        return placed
+
+
+def test_a_first_token_sampled_at_placement_is_delivered_before_any_step() -> None:
+    stepper = KeptFirstStepper()
+    stepper.gate.clear()  # no step can finish
+    sched = _scheduler(stepper, slots=4)
+    seen, ends_at_once, one_token = _job([99, 5, 6, EOS]), _job([99, EOS]), _job([99, 8, 9], max_tokens=1)
+    try:
+        for job in (seen, ends_at_once, one_token):
+            sched.submit(job)
+        assert _wait(ends_at_once).finish == ("eos", 1)  # its first token ended it: no step ran
+        assert _wait(one_token).finish == ("length", 1)
+        assert _wait(one_token).events == ["admitted", "prompt:3", "<8>"]
+        assert _sink(seen).events == ["admitted", "prompt:4", "<5>"] and _sink(seen).finish is None
+        assert len(stepper.released) == 2 and stepper.seqs[0].job is seen
+        stepper.gate.set()  # the rest comes from the steps
+        assert _wait(seen).finish == ("eos", 3)  # 5 at placement, 6 and the EOS from steps
+        assert _sink(seen).events == ["admitted", "prompt:4", "<5>", "<6>"]
+    finally:
+        sched.close()
