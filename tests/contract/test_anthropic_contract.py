@@ -152,10 +152,11 @@ def test_cache_reads_are_reported_where_the_request_asked_for_caching(
                                    system=cached_system)  # type: ignore[arg-type]  # fmt: skip
     for reply in (first, again):
         assert reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0) == counted
-    # The second time the whole prompt but its last token comes from the cache (llama.cpp: the
-    # transformers backend keeps no prompt cache, and says so by reading nothing; vLLM's prefix cache
-    # holds whole KV blocks, so it reads the prompt's full blocks: a multiple of the block size).
-    read = counted - 1 if backend == "llama.cpp" else 0
+    # The second time the whole prompt comes from the cache (llama.cpp keeps the logits at a prompt's
+    # end too, so the same prompt again needs no decode before its first token; the transformers
+    # backend keeps no prompt cache, and says so by reading nothing; vLLM's prefix cache holds whole
+    # KV blocks, so it reads the prompt's full blocks: a multiple of the block size).
+    read = counted if backend == "llama.cpp" else 0
     if backend == "vllm":
         read = again.usage.cache_read_input_tokens or 0
         assert 0 < read < counted and read % 16 == 0, read
