@@ -26,11 +26,7 @@ def batched_delivery() -> Iterator[None]:
         yield
     finally:
         _batching.pending = None
-        for poster in pending:
-            try:
-                poster.wake()
-            except RuntimeError:  # that loop is closed; its requests are gone
-                pass
+        _wake_all(pending)
 
 
 def deliver_now() -> None:
@@ -38,12 +34,16 @@ def deliver_now() -> None:
     the block (a first token that should not wait for the rest of an admission round)."""
     pending = getattr(_batching, "pending", None)
     if pending:
-        for poster in pending:
-            try:
-                poster.wake()
-            except RuntimeError:
-                pass
+        _wake_all(pending)
         pending.clear()
+
+
+def _wake_all(posters: set[LoopPoster]) -> None:
+    for poster in posters:
+        try:
+            poster.wake()
+        except RuntimeError:  # that loop is closed; its requests are gone
+            pass
 
 
 class LoopPoster:

@@ -31,12 +31,17 @@ MIN_TOKENS = 32
 
 @dataclass(frozen=True)
 class PromptEnd:
-    """The logits after a sequence's first `length` tokens: the end of its prompt, kept when its first
-    token was sampled. A later request whose prompt is exactly those tokens samples its first token
-    from them at once, with no decode (they are the logits a decode of that prompt gives)."""
+    """The logits after `tokens` (a prompt), kept when its first token was sampled. A later request
+    whose prompt is exactly `tokens` samples its first token from them at once, with no decode (they
+    are the logits a decode of that prompt gives). They hold for any memory whose tokens start with
+    `tokens`; carrying the tokens makes that checkable wherever the logits travel."""
 
-    length: int
+    tokens: tuple[int, ...]
     logits: np.ndarray  # float32, one row of the vocabulary
+
+    def follows(self, held: Sequence[int]) -> bool:
+        """Whether these logits hold for a memory holding `held`."""
+        return tuple(held[: len(self.tokens)]) == self.tokens
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class HostCache:
         redundant (prefixes of it) and then the least recently used until everything fits. An entry
         larger than the whole budget is not kept."""
         key = tuple(tokens)
-        if prompt_end is not None and prompt_end.length > len(key):
+        if prompt_end is not None and not prompt_end.follows(key):
             prompt_end = None
         entry = Entry(key, state, prompt_end)
         if entry.nbytes > self.max_bytes or not self.wants(key):
@@ -92,7 +97,7 @@ class HostCache:
         key = tuple(prompt)
         for entry in self._entries.values():
             end = entry.prompt_end
-            if end is not None and end.length == len(key) and entry.tokens[: len(key)] == key:
+            if end is not None and end.tokens == key and end.follows(entry.tokens):
                 return entry
         return None
 

@@ -31,8 +31,9 @@ class Slot:
     # (the first output row of its chunk, and the prompt token each row predicts).
     prompt_lps: list[RawLogprob] | None = None
     scoring: tuple[int, list[int]] | None = None
-    # The logits after the first `length` tokens of `cached` (a prompt's end): a later job with exactly
-    # that prompt takes its first token from them, with no decode. None once `cached` loses them.
+    # The logits at the end of the last prompt computed here (or restored with its state): a later job
+    # with exactly that prompt takes its first token from them, with no decode, while `cached` still
+    # holds it (`ends_prompt`).
     prompt_end: PromptEnd | None = None
     # A copy between this slot's memory and another's is queued: across KV streams llama.cpp makes it
     # at the next decode, so until then the slot's bytes are neither saved (they are not there yet)
@@ -47,10 +48,4 @@ class Slot:
 def ends_prompt(slot: Slot, prompt: list[int]) -> bool:
     """Whether `slot` holds all of `prompt` and the logits at its end."""
     end = slot.prompt_end
-    return end is not None and end.length == len(prompt) and slot.cached[: len(prompt)] == prompt
-
-
-def trim_prompt_end(slot: Slot) -> None:
-    """Forget the kept logits once the slot no longer holds the tokens they follow."""
-    if slot.prompt_end is not None and slot.prompt_end.length > len(slot.cached):
-        slot.prompt_end = None
+    return end is not None and end.tokens == tuple(prompt) and end.follows(slot.cached)

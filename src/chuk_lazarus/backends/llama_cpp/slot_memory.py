@@ -13,7 +13,7 @@ import llama_cpp as C
 
 from .disk_cache import DiskCache
 from .host_cache import MIN_TOKENS, Entry, HostCache, state_buffer
-from .slot import Slot, trim_prompt_end
+from .slot import Slot
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ class SlotMemory:
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             reuse = 0
         del slot.cached[reuse:]
-        trim_prompt_end(slot)
         return reuse
 
     def save(self, slot: Slot, *, keep: int) -> None:
@@ -106,12 +105,10 @@ class SlotMemory:
             log.warning("could not restore a cached sequence state; computing the prompt instead")
             C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             slot.cached.clear()
-            slot.prompt_end = None
             return 0
         C.llama_memory_seq_rm(self.memory, slot.seq_id, stored.shared, -1)
         slot.cached = list(stored.tokens[: stored.shared])
         slot.prompt_end = stored.entry.prompt_end if stored.entry is not None else None
-        trim_prompt_end(slot)
         if stored.entry is not None:
             self.host_cache.touch(stored.entry)
         return stored.shared

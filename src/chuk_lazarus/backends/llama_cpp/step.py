@@ -60,7 +60,7 @@ from .logprobs import prompt_logprobs, row_logprob
 from .model import LlamaModel
 from .prefix_cache import Defer, place
 from .sampler import SequenceSampler
-from .slot import Slot, ends_prompt, trim_prompt_end
+from .slot import Slot, ends_prompt
 from .slot_memory import SlotMemory
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class LlamaStepper:
             reuse = self.slot_memory.restore(slot, stored)
         else:
             reuse = self.slot_memory.reuse(slot, keep, source)
-        if reuse == len(prompt) and not ends_prompt(slot, prompt):  # (cannot happen) then decode its last token
+        if reuse == len(prompt) and not ends_prompt(slot, prompt):  # never expected: rather decode it than hang
             reuse = self.slot_memory.reuse(slot, len(prompt) - 1, None)
         slot.prompt_lps = [] if scored else None
         # Plain greedy rows share one argmax; anything else gets its own chain (and constraint).
@@ -197,7 +197,7 @@ class LlamaStepper:
         if self.speculation.draft_max:
             slot.drafter = NgramDrafter(self.speculation.ngram)
             slot.drafter.extend(job.prompt_tokens, score=False)
-        if reuse == len(prompt) and ends_prompt(slot, prompt):
+        if reuse == len(prompt):  # all of it, with the logits at its end (checked above)
             return Placed(slot, reuse, first=self._first_from_kept(slot))
         return Placed(slot, reuse)
 
@@ -247,7 +247,7 @@ class LlamaStepper:
             tokens: list[int] = []
             if slot.generated == 0:  # its prompt's end: kept for a later job with the same prompt
                 row = self._logits(C.llama_get_logits_ith(self.ctx, slot.batch_index), 1)[0]
-                slot.prompt_end = PromptEnd(len(slot.cached), row.copy())
+                slot.prompt_end = PromptEnd(tuple(slot.cached), row.copy())
             for j in range(len(slot.draft) + 1):
                 if slot.sampler is None:
                     assert greedy is not None
@@ -286,7 +286,6 @@ class LlamaStepper:
             keep = len(slot.cached) - (drafted - accepted)
             C.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
             del slot.cached[keep:]
-            trim_prompt_end(slot)
         slot.draft = []
 
     def release(self, seq: Slot) -> None:
@@ -310,7 +309,6 @@ class LlamaStepper:
                 # After a failed decode the memory of this sequence is unknown: forget it entirely.
                 C.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
                 slot.cached.clear()
-                slot.prompt_end = None
                 slot.copy_pending = False
                 self.release(slot)
 
