@@ -40,3 +40,26 @@ def test_no_draft_without_room_or_a_match() -> None:
     d = drafter([1, 2, 3, 1, 2, 3])
     assert d.draft(0) == []
     assert drafter([1, 2, 3, 4, 5, 6]).draft(5) == []
+
+
+
+def test_a_run_of_right_guesses_follows_its_own_source_not_the_latest_occurrence() -> None:
+    # The prompt: a passage (1..7), then other text that also holds (3, 4, 5), followed by 99.
+    d = NgramDrafter(3)
+    d.extend([1, 2, 3, 4, 5, 6, 7, 8, 3, 4, 5, 99, 0], score=False)
+    d.extend([1, 2, 3])  # the reply starts copying the passage
+    assert d.draft(1) == [4]
+    d.extend([4, 5])  # two right guesses
+    # A fresh lookup of the tail (3, 4, 5) would find its latest occurrence and guess 99, 0.
+    assert d.draft(2) == [6, 7]
+    assert d.after_hit > 0.5  # the guesses held, and were counted so
+
+
+def test_after_a_miss_the_tail_is_looked_up_again() -> None:
+    d = NgramDrafter(3)
+    d.extend([1, 2, 3, 4, 5, 6, 7, 8, 3, 4, 5, 99, 0], score=False)
+    d.extend([1, 2, 3, 4])
+    d.extend([9])  # the copy turns: the guess (5) missed
+    assert d.draft(2) == []  # (3, 4, 9) never occurred
+    d.extend([3, 4, 5])
+    assert d.draft(2) == [99, 0]  # a fresh lookup: the latest occurrence of (3, 4, 5)

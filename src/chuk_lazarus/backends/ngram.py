@@ -9,6 +9,11 @@ so the output is the same as without drafting.
 A draft only ever comes from the sequence's own tokens (its prompt and its output so far): nothing is
 shared between requests.
 
+A guess that held is followed, the next time, by the token after it in the same earlier occurrence
+(a draft's own continuation), not by a fresh lookup: a copy follows one source, while the latest
+occurrence of a short n-gram is often elsewhere (the reply's own previous sentence in a list of
+similar facts). Only after a miss is the tail looked up again.
+
 The drafter also keeps score: for each output token the lookup had a guess for, whether the guess was
 right, drafted or not. Guesses come in runs (a copy holds for a sentence, then the text turns), so it
 keeps two rates: how often a guess is right just after a right one, and otherwise. The first says how
@@ -39,6 +44,9 @@ class NgramDrafter:
         self.after_hit = HIT_RATE_PRIOR  # P(the guess is right | the last token was guessed right)
         self.after_other = HIT_RATE_PRIOR  # P(the guess is right | it was not, or had no guess)
         self.last_hit = False
+        # Where the guess for the next token is while a run of right guesses lasts: the token after the
+        # last right one in the same earlier occurrence. None: look the tail up.
+        self.run: int | None = None
 
     @property
     def first_hit_rate(self) -> float:
@@ -50,10 +58,11 @@ class NgramDrafter:
         at them in the hit rate (a prompt is indexed only)."""
         seq, n, follower = self.tokens, self.n, self.follower
         for token in tokens:
+            at = None
             if len(seq) >= n:
                 tail = tuple(seq[-n:])
                 if score:
-                    at = follower.get(tail)  # what a draft made now would have guessed first
+                    at = self._guess_at(tail)  # what a draft made now would have guessed first
                     hit = at is not None and seq[at] == token
                     if at is not None:
                         if self.last_hit:
@@ -61,15 +70,23 @@ class NgramDrafter:
                         else:
                             self.after_other += HIT_RATE_WEIGHT * (hit - self.after_other)
                     self.last_hit = hit
+                    if not hit:
+                        at = None
                 follower[tail] = len(seq)
+            self.run = None if at is None else at + 1
             seq.append(token)
 
+    def _guess_at(self, tail: tuple[int, ...]) -> int | None:
+        """The position of the guess for the next token: the run's continuation, else the tail's."""
+        return self.run if self.run is not None else self.follower.get(tail)
+
     def draft(self, limit: int) -> list[int]:
-        """Up to `limit` tokens that followed the last occurrence of the sequence's current tail."""
+        """Up to `limit` tokens: those after the last right guess's source while a run of right guesses
+        lasts, else those that followed the last occurrence of the sequence's current tail."""
         seq, n = self.tokens, self.n
         if limit <= 0 or len(seq) <= n:
             return []
-        at = self.follower.get(tuple(seq[-n:]))
+        at = self._guess_at(tuple(seq[-n:]))
         if at is None:
             return []
         return seq[at : at + limit]
