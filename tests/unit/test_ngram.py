@@ -42,7 +42,6 @@ def test_no_draft_without_room_or_a_match() -> None:
     assert drafter([1, 2, 3, 4, 5, 6]).draft(5) == []
 
 
-
 def test_a_run_of_right_guesses_follows_its_own_source_not_the_latest_occurrence() -> None:
     # The prompt: a passage (1..7), then other text that also holds (3, 4, 5), followed by 99.
     d = NgramDrafter(3)

@@ -58,7 +58,7 @@ class NgramDrafter:
         at them in the hit rate (a prompt is indexed only)."""
         seq, n, follower = self.tokens, self.n, self.follower
         for token in tokens:
-            at = None
+            run = None  # set when this token was guessed right: its source's next token
             if len(seq) >= n:
                 tail = tuple(seq[-n:])
                 if score:
@@ -69,11 +69,11 @@ class NgramDrafter:
                             self.after_hit += HIT_RATE_WEIGHT * (hit - self.after_hit)
                         else:
                             self.after_other += HIT_RATE_WEIGHT * (hit - self.after_other)
+                        if hit:
+                            run = at + 1
                     self.last_hit = hit
-                    if not hit:
-                        at = None
                 follower[tail] = len(seq)
-            self.run = None if at is None else at + 1
+            self.run = run
             seq.append(token)
 
     def _guess_at(self, tail: tuple[int, ...]) -> int | None:
